@@ -1,0 +1,502 @@
+"""What every scbasis model shares: registration, training defaults, getters, results."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from anndata import AnnData
+from scvi import REGISTRY_KEYS
+from scvi.data import AnnDataManager
+from scvi.data.fields import LayerField, NumericalObsField
+from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
+
+from scbasis import __version__
+from scbasis.nn import COUNT_LIKELIHOODS
+
+from ._orientation import Root, orientation_from_root, root_mask
+
+logger = logging.getLogger(__name__)
+
+
+def _registered_matrix(adata: AnnData, layer: str | None):
+    return adata.X if layer is None else adata.layers[layer]
+
+
+def validate_setup(adata: AnnData, layer: str | None, size_factor_key: str | None) -> None:
+    """Check the arguments of ``setup_anndata`` before anything is registered."""
+    if layer is not None and layer not in adata.layers:
+        raise ValueError(
+            f"layer={layer!r} is not in adata.layers (which has {list(adata.layers)}); "
+            "pass the layer holding the raw counts, or layer=None for adata.X."
+        )
+    if size_factor_key is not None:
+        if size_factor_key not in adata.obs:
+            raise ValueError(
+                f"size_factor_key={size_factor_key!r} is not a column of adata.obs; add the "
+                "per-cell size factors there or pass size_factor_key=None to use total counts."
+            )
+        values = pd.to_numeric(adata.obs[size_factor_key], errors="coerce").to_numpy()
+        if not np.all(np.isfinite(values) & (values > 0)):
+            raise ValueError(
+                f"adata.obs[{size_factor_key!r}] must hold finite, positive size factors."
+            )
+
+
+def validate_counts(adata: AnnData, layer: str | None, likelihood: str, has_size_factor: bool):
+    """Check that a count likelihood gets raw counts, and that no cell is empty."""
+    matrix = _registered_matrix(adata, layer)
+    values = matrix.data if sp.issparse(matrix) else np.asarray(matrix)
+    where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+    if values.size and (values.min() < 0 or not np.all(np.equal(np.mod(values, 1), 0))):
+        raise ValueError(
+            f"likelihood={likelihood!r} models raw counts, but {where} holds negative or "
+            "non-integer values (log-normalised or scaled data?). Register the raw counts with "
+            "setup_anndata(adata, layer='counts'), or use likelihood='gaussian'."
+        )
+    if not has_size_factor:
+        totals = np.asarray(matrix.sum(axis=1)).ravel()
+        if np.any(totals <= 0):
+            raise ValueError(
+                f"{int((totals <= 0).sum())} cells have no counts in {where}; remove them "
+                "first, e.g. sc.pp.filter_cells(adata, min_counts=1)."
+            )
+
+
+class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+    """Base of the scbasis models: a 1-D latent pseudotime and gene-level behaviours.
+
+    Subclasses set :attr:`_results_key`, :attr:`families` and build ``self.module``.
+    """
+
+    _results_key: str = "pseudotime_model"
+    #: Family names, in the order of the module's cluster columns.
+    families: tuple[str, ...] = ()
+    #: Pairs of families that swap when the pseudotime is reversed.
+    _mirror_families: tuple[tuple[str, str], ...] = ()
+
+    def __init__(self, adata: AnnData | None = None, registry: dict | None = None):
+        super().__init__(adata, registry)
+        #: +1 keeps the module's latent sign, -1 reverses it (set by :meth:`orient`).
+        self.orientation_ = 1
+
+    # ------------------------------------------------------------------ registration
+    @classmethod
+    def setup_anndata(
+        cls,
+        adata: AnnData,
+        layer: str | None = None,
+        size_factor_key: str | None = None,
+        **kwargs,
+    ) -> None:
+        """Register an AnnData object with the model.
+
+        Parameters
+        ----------
+        adata
+            Cells x genes. Count likelihoods need raw counts (in ``adata.X`` or ``layer``).
+        layer
+            Layer holding the data; ``None`` uses ``adata.X``.
+        size_factor_key
+            Column of ``adata.obs`` with per-cell size factors that replace the observed
+            total counts as library sizes.
+        """
+        validate_setup(adata, layer, size_factor_key)
+        setup_method_args = cls._get_setup_method_args(**locals())
+        fields = [
+            LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False),
+            NumericalObsField(REGISTRY_KEYS.SIZE_FACTOR_KEY, size_factor_key, required=False),
+        ]
+        adata_manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
+        adata_manager.register_fields(adata, **kwargs)
+        cls.register_manager(adata_manager)
+
+    @property
+    def _layer(self) -> str | None:
+        return self.registry_["setup_args"]["layer"]
+
+    @property
+    def _size_factor_key(self) -> str | None:
+        return self.registry_["setup_args"]["size_factor_key"]
+
+    def _validate_data_for(self, adata: AnnData, likelihood: str) -> None:
+        if likelihood in COUNT_LIKELIHOODS:
+            validate_counts(adata, self._layer, likelihood, self._size_factor_key is not None)
+
+    # ------------------------------------------------------------------ training
+    def train(
+        self,
+        max_epochs: int = 100,
+        lr: float = 5e-3,
+        batch_size: int = 128,
+        annealing_fraction: float = 0.2,
+        train_size: float | None = None,
+        early_stopping: bool = False,
+        plan_kwargs: dict | None = None,
+        **trainer_kwargs,
+    ):
+        """Train the model with Adam, annealing ``(beta, gamma)`` linearly from 0.
+
+        Parameters
+        ----------
+        max_epochs
+            Passes through the training cells.
+        lr
+            Adam learning rate (the papers: 5e-3).
+        batch_size
+            Minibatch size.
+        annealing_fraction
+            Fraction of ``max_epochs`` over which ``beta`` and ``gamma`` grow linearly from 0
+            to their values (the papers: 0.2); 0 disables annealing.
+        train_size
+            Fraction of cells used for training (the rest for validation); ``None`` is
+            scvi-tools' default (0.9).
+        early_stopping
+            Stop when the validation ELBO stops improving.
+        plan_kwargs
+            Further :class:`~scvi.train.TrainingPlan` arguments; they override the above.
+        **trainer_kwargs
+            Passed to :class:`~scvi.train.Trainer` (e.g. ``accelerator``, ``enable_progress_bar``).
+        """
+        if not 0 <= annealing_fraction <= 1:
+            raise ValueError(f"annealing_fraction must lie in [0, 1], got {annealing_fraction}.")
+        plan = {
+            "lr": lr,
+            "eps": 1e-8,
+            "weight_decay": 0.0,
+            "n_epochs_kl_warmup": round(annealing_fraction * max_epochs) or None,
+            "n_steps_kl_warmup": None,
+            **(plan_kwargs or {}),
+        }
+        return super().train(
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_size=train_size,
+            early_stopping=early_stopping,
+            plan_kwargs=plan,
+            **trainer_kwargs,
+        )
+
+    # ------------------------------------------------------------------ orientation
+    def orient(self, root: Root, adata: AnnData | None = None) -> int:
+        """Choose the pseudotime's sign so that it grows away from ``root``.
+
+        Reversing the pseudotime also swaps mirrored families (increasing <-> decreasing) in
+        every getter and in :meth:`write_results`.
+
+        Parameters
+        ----------
+        root
+            Root cells of ``adata``: obs names, positions, a boolean mask, or
+            ``(obs_key, value)``.
+        adata
+            AnnData the root refers to; the model's own if ``None``.
+
+        Returns
+        -------
+        The orientation, ``+1`` or ``-1`` relative to the module's latent axis.
+        """
+        adata = self._validate_anndata(adata)
+        mask = root_mask(adata, root)
+        latent = self._latent_mean_std(adata)[0]
+        self.orientation_ = orientation_from_root(latent, mask)
+        return self.orientation_
+
+    def _family_order(self) -> list[int]:
+        """Column order of the families in the oriented frame."""
+        order = list(range(len(self.families)))
+        if self.orientation_ == -1:
+            for a, b in self._mirror_families:
+                i, j = self.families.index(a), self.families.index(b)
+                order[i], order[j] = order[j], order[i]
+        return order
+
+    # ------------------------------------------------------------------ getters
+    @torch.inference_mode()
+    def _latent_mean_std(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        batch_size: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation of z in the module's own sign, ``(n, p)``."""
+        adata = self._validate_anndata(adata)
+        dataloader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
+        means, stds = [], []
+        for tensors in dataloader:
+            qz = self.module.inference(**self.module._get_inference_input(tensors))["qz"]
+            means.append(qz.loc.cpu())
+            stds.append(qz.scale.cpu())
+        return torch.cat(means).numpy(), torch.cat(stds).numpy()
+
+    def get_latent_representation(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        give_std: bool = False,
+        batch_size: int | None = None,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Pseudotime: the posterior mean of ``z`` per cell, in the oriented frame.
+
+        Parameters
+        ----------
+        adata
+            AnnData with the model's genes; the model's own if ``None``.
+        indices
+            Cells of ``adata`` to use; all if ``None``.
+        give_std
+            Also return the posterior standard deviation.
+        batch_size
+            Minibatch size for the forward passes.
+
+        Returns
+        -------
+        Means ``(n_cells,)`` for a 1-D latent (``(n_cells, p)`` otherwise), and the standard
+        deviations of the same shape when ``give_std``.
+        """
+        self._check_if_trained(warn=False)
+        mean, std = self._latent_mean_std(adata, indices, batch_size)
+        mean = mean * self.orientation_
+        if mean.shape[1] == 1:
+            mean, std = mean[:, 0], std[:, 0]
+        return (mean, std) if give_std else mean
+
+    def get_cluster_probabilities(self) -> pd.DataFrame:
+        """Posterior probability of each gene's family, ``q(w_j = k)``.
+
+        Returns
+        -------
+        DataFrame genes x families (columns named by :attr:`families`), rows summing to 1.
+        """
+        phi = self.module.phi.detach().cpu().numpy()[:, self._family_order()]
+        return pd.DataFrame(
+            phi, index=self.adata_manager.adata.var_names.copy(), columns=list(self.families)
+        )
+
+    @torch.inference_mode()
+    def get_conditional_log_likelihood(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        batch_size: int | None = None,
+        return_per_cell: bool = False,
+    ) -> float | np.ndarray:
+        """The papers' test metric ``log p(X | Z = posterior mean, theta*)``.
+
+        Each cell's latent is fixed at its posterior mean and the likelihood is taken under
+        the assignment posterior, ``sum_jk phi_jk log p(x_ij | z_i, k)``, as in the reference
+        implementation.
+
+        Parameters
+        ----------
+        adata
+            AnnData with the model's genes (e.g. held-out cells); the model's own if ``None``.
+        indices
+            Cells of ``adata`` to use; all if ``None``.
+        batch_size
+            Minibatch size.
+        return_per_cell
+            Return the per-cell values ``(n_cells,)`` instead of their sum.
+        """
+        adata = self._validate_anndata(adata)
+        dataloader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
+        values = []
+        for tensors in dataloader:
+            inference_outputs = self.module.inference(**self.module._get_inference_input(tensors))
+            z = inference_outputs["qz"].loc
+            generative_outputs = self.module.generative(z, inference_outputs["library"])
+            x = tensors[REGISTRY_KEYS.X_KEY].to(z.device)
+            log_p = self.module.family_log_likelihood(x, generative_outputs)
+            values.append(torch.einsum("idk,dk->i", log_p, self.module.phi).cpu())
+        per_cell = torch.cat(values).numpy()
+        return per_cell if return_per_cell else float(per_cell.sum())
+
+    def _median_library_size(self) -> float:
+        """Median library size of the model's cells (1 for the Gaussian likelihood)."""
+        if not self.module.is_count_model:
+            return 1.0
+        adata = self.adata_manager.adata
+        if self._size_factor_key is not None:
+            return float(np.median(adata.obs[self._size_factor_key]))
+        return float(np.median(np.asarray(_registered_matrix(adata, self._layer).sum(axis=1))))
+
+    def _best_family(self) -> np.ndarray:
+        """Index (module order) of each gene's most probable family, ``(d,)``."""
+        return self.module.phi.argmax(dim=1).cpu().numpy()
+
+    def _gene_indices(self, genes: Sequence[str] | None) -> np.ndarray:
+        var_names = self.adata_manager.adata.var_names
+        if genes is None:
+            return np.arange(len(var_names))
+        genes = [genes] if isinstance(genes, str) else list(genes)
+        missing = [g for g in genes if g not in var_names]
+        if missing:
+            raise ValueError(f"Genes {missing[:5]} are not among the model's var_names.")
+        return var_names.get_indexer(genes)
+
+    @torch.inference_mode()
+    def get_gene_trends(
+        self,
+        genes: Sequence[str] | None = None,
+        n_points: int = 100,
+        library_size: float | None = None,
+    ) -> AnnData:
+        """Expected expression of genes along a pseudotime grid, per family.
+
+        The grid spans the posterior means of the model's cells (oriented pseudotime). Count
+        models give the mean of the (zero-inflated) negative binomial or Poisson before
+        zero-inflation, for a cell of ``library_size`` counts.
+
+        Parameters
+        ----------
+        genes
+            Genes to return; all if ``None``.
+        n_points
+            Number of grid points.
+        library_size
+            Library size of the expression; the median of the model's cells if ``None``.
+
+        Returns
+        -------
+        AnnData grid points x genes: ``X`` the trend under each gene's most probable family,
+        ``layers[family]`` the trend under every family, ``obs["pseudotime"]`` the grid,
+        ``var["family"]`` the most probable family and ``varm["cluster_probs"]``.
+        """
+        if n_points < 2:
+            raise ValueError(f"n_points must be at least 2, got {n_points}.")
+        gene_idx = self._gene_indices(genes)
+        latent = self.get_latent_representation()
+        latent = latent if latent.ndim == 1 else latent[:, 0]
+        grid = np.linspace(latent.min(), latent.max(), n_points, dtype=np.float32)
+        size = self._median_library_size() if library_size is None else library_size
+        z = torch.as_tensor(grid * self.orientation_, device=self.device)[:, None]
+        library = torch.full_like(z, float(np.log(size)) if self.module.is_count_model else 0.0)
+        mean = self.module.generative(z, library)["mean"].cpu().numpy()[:, gene_idx]
+        mean = mean[..., self._family_order()]
+        probs = self.get_cluster_probabilities().iloc[gene_idx]
+        best = probs.to_numpy().argmax(axis=1)
+        trends = AnnData(
+            X=np.take_along_axis(mean, best[None, :, None], axis=2)[..., 0],
+            obs=pd.DataFrame({"pseudotime": grid}, index=[f"t{i}" for i in range(n_points)]),
+            var=pd.DataFrame(
+                {"family": pd.Categorical(probs.columns[best], categories=list(self.families))},
+                index=probs.index,
+            ),
+            layers={family: mean[..., k] for k, family in enumerate(self.families)},
+            varm={"cluster_probs": probs.to_numpy()},
+        )
+        trends.uns["families"] = list(self.families)
+        return trends
+
+    @torch.inference_mode()
+    def get_normalized_expression(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        gene_list: Sequence[str] | None = None,
+        library_size: float = 1.0,
+        batch_size: int | None = None,
+    ) -> pd.DataFrame:
+        """Denoised expression of each cell at its posterior-mean pseudotime.
+
+        Each gene follows its most probable family. Count models give the mean before
+        zero-inflation for a cell of ``library_size`` counts (1: expression frequencies);
+        Gaussian models give the decoder's mean.
+
+        Returns
+        -------
+        DataFrame cells x genes.
+        """
+        adata = self._validate_anndata(adata)
+        gene_idx = self._gene_indices(gene_list)
+        best = torch.as_tensor(self._best_family())
+        dataloader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
+        chunks = []
+        for tensors in dataloader:
+            z = self.module.inference(**self.module._get_inference_input(tensors))["qz"].loc
+            library = torch.full_like(
+                z, float(np.log(library_size)) if self.module.is_count_model else 0.0
+            )
+            mean = self.module.generative(z, library)["mean"].cpu()
+            chunks.append(mean.gather(2, best.expand(mean.shape[0], -1)[..., None])[..., 0])
+        values = torch.cat(chunks).numpy()[:, gene_idx]
+        obs_names = adata.obs_names if indices is None else adata.obs_names[np.asarray(indices)]
+        return pd.DataFrame(
+            values, index=obs_names, columns=self.adata_manager.adata.var_names[gene_idx]
+        )
+
+    # ------------------------------------------------------------------ results
+    def _result_keys(self, key_added: str) -> dict[str, tuple[str, str]]:
+        return {
+            "pseudotime": ("obs", f"{key_added}_pseudotime"),
+            "pseudotime_std": ("obs", f"{key_added}_pseudotime_std"),
+            "cluster": ("var", f"{key_added}_cluster"),
+            "cluster_probs": ("varm", f"{key_added}_cluster_probs"),
+            "uns": ("uns", key_added),
+        }
+
+    def _settings(self) -> dict[str, Any]:
+        """Model settings recorded in ``adata.uns``: scalars of the init parameters."""
+        params = self.init_params_.get("non_kwargs", {}) | self.init_params_.get("kwargs", {})
+        return {k: v for k, v in params.items() if isinstance(v, str | int | float | bool)}
+
+    def write_results(
+        self,
+        adata: AnnData | None = None,
+        key_added: str | None = None,
+        root: Root | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        """Write pseudotime and gene behaviours into ``adata``.
+
+        Writes ``obs["<key>_pseudotime"]`` and ``obs["<key>_pseudotime_std"]``,
+        ``varm["<key>_cluster_probs"]`` (genes x families, column names in
+        ``uns["<key>"]["cluster_probs_columns"]``), ``var["<key>_cluster"]`` (the most probable
+        family, categorical) and ``uns["<key>"]`` (families, settings, version, orientation).
+
+        Parameters
+        ----------
+        adata
+            AnnData with the model's genes; the model's own if ``None``.
+        key_added
+            Prefix of the keys; the model's name in lower case if ``None``.
+        root
+            Root cells (see :meth:`orient`); orients the pseudotime before writing.
+        overwrite
+            Replace existing keys; otherwise existing keys raise an error and nothing is written.
+        """
+        key_added = key_added or self._results_key
+        target = self.adata if adata is None else adata
+        keys = self._result_keys(key_added)
+        existing = [
+            f"{attr}[{name!r}]" for attr, name in keys.values() if name in getattr(target, attr)
+        ]
+        if existing and not overwrite:
+            raise ValueError(
+                f"adata already has {', '.join(existing)}; pass overwrite=True to replace them "
+                "or choose another key_added."
+            )
+        adata = self._validate_anndata(adata)
+        if root is not None:
+            self.orient(root, adata)
+        pseudotime, pseudotime_std = self.get_latent_representation(adata, give_std=True)
+        probs = self.get_cluster_probabilities()
+        adata.obs[keys["pseudotime"][1]] = pseudotime
+        adata.obs[keys["pseudotime_std"][1]] = pseudotime_std
+        adata.varm[keys["cluster_probs"][1]] = probs.to_numpy()
+        adata.var[keys["cluster"][1]] = pd.Categorical(
+            probs.idxmax(axis=1).to_numpy(), categories=list(self.families)
+        )
+        adata.uns[key_added] = {
+            "model": type(self).__name__,
+            "families": list(self.families),
+            "cluster_probs_columns": list(self.families),
+            "orientation": int(self.orientation_),
+            "settings": self._settings(),
+            "version": __version__,
+        }

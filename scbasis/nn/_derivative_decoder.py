@@ -1,0 +1,119 @@
+"""BasisDeVAE's decoder: every gene under every behaviour family, from one derivative network."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.functional import softplus
+
+from ._derivative_network import DerivativeNetwork
+from ._families import FAMILIES, decreasing, increasing, log_transient, transient_warp
+from ._quadrature import ChebyshevQuadrature, GaussLegendreQuadrature
+
+QUADRATURES = ("chebyshev", "gauss_legendre")
+
+
+def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
+    """``softplus^{-1}(y) = log(expm1(y))``, stable for small and large ``y > 0``."""
+    return y + torch.log(-torch.expm1(-y))
+
+
+def make_quadrature(name: str, n_nodes: int) -> nn.Module:
+    """Build the quadrature rule ``name`` (one of :data:`QUADRATURES`) with ``n_nodes`` nodes."""
+    if name == "chebyshev":
+        return ChebyshevQuadrature(n_nodes)
+    if name == "gauss_legendre":
+        return GaussLegendreQuadrature(n_nodes)
+    raise ValueError(f"Unknown quadrature {name!r}; choose one of {QUADRATURES}.")
+
+
+class DerivativeDecoder(nn.Module):
+    """Gene curves ``g_jk(z)`` for the increasing, decreasing and transient families.
+
+    A single network ``f_theta: R -> R^{d x 3}`` (softplus output) gives the derivatives; the
+    integrals are taken by ``quadrature``. Per gene ``j`` the decoder also holds the value at 0
+    ``x0_j`` (shared by the two monotone families), the transient's centre ``z0_j``, offset
+    ``c_j`` and amplitude ``A_j > 0``.
+
+    Parameters
+    ----------
+    n_genes
+        Number of genes ``d``.
+    n_hidden
+        Hidden width of the derivative network.
+    n_layers
+        Hidden layers of the derivative network.
+    activation
+        Hidden activation of the derivative network.
+    quadrature
+        ``"chebyshev"`` (shared nodes per minibatch, fast) or ``"gauss_legendre"`` (per cell,
+        the papers' rule).
+    n_quadrature
+        Nodes of the rule: the Gauss-Legendre order, or the number of Chebyshev nodes.
+    x0_init
+        Initial ``x0`` ``(d,)`` (e.g. the gene means on the decoder's scale); zeros if ``None``.
+    amplitude_init
+        Initial transient amplitudes ``A`` ``(d,)``; ``softplus(0)`` if ``None`` (the papers').
+    """
+
+    n_families = len(FAMILIES)
+
+    def __init__(
+        self,
+        n_genes: int,
+        n_hidden: int = 64,
+        n_layers: int = 1,
+        activation: str = "tanh",
+        quadrature: str = "chebyshev",
+        n_quadrature: int = 48,
+        x0_init: np.ndarray | None = None,
+        amplitude_init: np.ndarray | None = None,
+    ):
+        super().__init__()
+        self.n_genes = n_genes
+        self.network = DerivativeNetwork(n_genes * self.n_families, n_hidden, n_layers, activation)
+        self.quadrature = make_quadrature(quadrature, n_quadrature)
+        x0 = torch.zeros(n_genes) if x0_init is None else torch.as_tensor(x0_init).float()
+        amplitude = (
+            torch.full((n_genes,), np.log(2.0))
+            if amplitude_init is None
+            else torch.as_tensor(amplitude_init).float()
+        )
+        self.x0 = nn.Parameter(x0.clone())
+        self.centre = nn.Parameter(torch.zeros(n_genes))
+        self.offset = nn.Parameter(torch.zeros(n_genes))
+        self.amplitude_raw = nn.Parameter(inverse_softplus(amplitude))
+
+    @property
+    def amplitude(self) -> torch.Tensor:
+        """Transient amplitudes ``A_j = softplus(a_j) > 0``, ``(d,)``."""
+        return softplus(self.amplitude_raw)
+
+    def integrand(self, t: torch.Tensor) -> torch.Tensor:
+        """``[f_1, f_2, f_3, t f_3]`` at points ``t`` ``(P,)`` -> ``(P, 4 d)``."""
+        f = self.network(t)  # (P, 3d), family-major
+        return torch.cat([f, t[:, None] * f[:, 2 * self.n_genes :]], dim=1)
+
+    def forward(self, z: torch.Tensor, log_transient_scale: bool = False) -> torch.Tensor:
+        """Evaluate every gene under every family at latent times ``z``.
+
+        Parameters
+        ----------
+        z
+            Latent times, ``(N,)``.
+        log_transient_scale
+            Return ``log g_3`` instead of ``g_3`` for the transient family (count likelihoods
+            use the monotone curves and ``log g_3`` as log-rates).
+
+        Returns
+        -------
+        Curves, ``(N, d, 3)`` in the order of :data:`~scbasis.nn.FAMILIES`.
+        """
+        d = self.n_genes
+        integrals = self.quadrature(self.integrand, z)  # (N, 4d)
+        up, down, transient, moment = integrals.split(d, dim=1)
+        warp = transient_warp(z, self.centre, self.offset, transient, moment)
+        log_g3 = log_transient(torch.log(self.amplitude), warp)
+        g3 = log_g3 if log_transient_scale else torch.exp(log_g3)
+        return torch.stack([increasing(self.x0, up), decreasing(self.x0, down), g3], dim=-1)

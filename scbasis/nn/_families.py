@@ -1,0 +1,63 @@
+"""The three behaviour families of BasisDeVAE, from the integrals of the derivative network.
+
+With ``F_k(z) = int_0^z f_k`` and ``T(z) = int_0^z t f_3(t) dt`` for non-negative ``f``:
+
+* increasing: ``g_1(z) = x0 + F_1(z)``
+* decreasing: ``g_2(z) = x0 - F_2(z)``
+* transient: ``h(z) = (z - z0) softplus(c + T(z) - z0 F_3(z))`` and ``g_3 = A exp(-h^2)``.
+
+``T - z0 F_3 = int_0^z (t - z0) f_3(t) dt``, so one set of integrand evaluations serves every
+gene's centre ``z0``. ``h`` is strictly increasing with ``h(z0) = 0``, hence ``g_3`` has its
+single maximum ``A`` at ``z0`` and decays on both sides (BasisDeVAE paper, section 4).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn.functional import softplus
+
+FAMILIES: tuple[str, ...] = ("increasing", "decreasing", "transient")
+
+
+def increasing(x0: torch.Tensor, integral: torch.Tensor) -> torch.Tensor:
+    """``x0 + int_0^z f``; ``x0`` ``(d,)``, ``integral`` ``(N, d)`` -> ``(N, d)``."""
+    return x0 + integral
+
+
+def decreasing(x0: torch.Tensor, integral: torch.Tensor) -> torch.Tensor:
+    """``x0 - int_0^z f``; ``x0`` ``(d,)``, ``integral`` ``(N, d)`` -> ``(N, d)``."""
+    return x0 - integral
+
+
+def transient_warp(
+    z: torch.Tensor,
+    centre: torch.Tensor,
+    offset: torch.Tensor,
+    integral: torch.Tensor,
+    moment: torch.Tensor,
+) -> torch.Tensor:
+    """The monotone warp ``h(z) = (z - z0) softplus(c + int_0^z (t - z0) f(t) dt)``.
+
+    Parameters
+    ----------
+    z
+        Latent times, ``(N,)``.
+    centre
+        Peak positions ``z0``, ``(d,)``.
+    offset
+        Offsets ``c``, ``(d,)``.
+    integral
+        ``int_0^z f``, ``(N, d)``.
+    moment
+        ``int_0^z t f(t) dt``, ``(N, d)``.
+
+    Returns
+    -------
+    ``h``, shape ``(N, d)``.
+    """
+    return (z[:, None] - centre) * softplus(offset + moment - centre * integral)
+
+
+def log_transient(log_amplitude: torch.Tensor, warp: torch.Tensor) -> torch.Tensor:
+    """``log g_3 = log A - h^2``; ``log_amplitude`` ``(d,)``, ``warp`` ``(N, d)``."""
+    return log_amplitude - warp.square()
