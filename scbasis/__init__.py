@@ -21,7 +21,7 @@ _SUBMODULES = ("data", "model", "module", "nn", "pl")
 __all__ = ["__version__", *_SUBMODULES]
 
 if TYPE_CHECKING:
-    from . import data, model, module, nn, pl
+    from . import data, model, module, nn, pl  # noqa: F401
 
 
 def __getattr__(name: str):

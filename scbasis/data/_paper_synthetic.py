@@ -46,27 +46,22 @@ def paper_synthetic(
         raise ValueError(f"subset must be None, 'low' or 'high', got {subset!r}.")
     if noise < 0:
         raise ValueError(f"noise must be non-negative, got {noise}.")
-    state = np.random.get_state()
-    try:
-        np.random.seed(seed)
-        t = np.linspace(-3, 3, N_POINTS)
-        amplitude = np.linspace(0.4, 1.6, 30)
-        np.random.shuffle(amplitude)
-        centre = np.linspace(-1.5, 1.5, 30)
-        np.random.shuffle(centre)
-        transient = amplitude[None, :] * np.exp(-0.5 * (t[:, None] - centre[None, :]) ** 2)
-        monotone = []
-        for sign in (1.0, -1.0):
-            shift = np.linspace(-1.5, 1.5, 10)
-            amp = np.linspace(0.4, 1.6, 10)
-            np.random.shuffle(amp)
-            np.random.shuffle(shift)
-            monotone.append(sign * _scaled_softplus(t, shift, amp))
-        clean = np.concatenate([transient, *monotone], axis=1)
-        np.random.seed(seed)
-        noisy = clean + noise * np.random.randn(*clean.shape)
-    finally:
-        np.random.set_state(state)
+    rng = np.random.RandomState(seed)  # the legacy stream of np.random.seed(seed)
+    t = np.linspace(-3, 3, N_POINTS)
+    amplitude = np.linspace(0.4, 1.6, 30)
+    rng.shuffle(amplitude)
+    centre = np.linspace(-1.5, 1.5, 30)
+    rng.shuffle(centre)
+    transient = amplitude[None, :] * np.exp(-0.5 * (t[:, None] - centre[None, :]) ** 2)
+    monotone = []
+    for sign in (1.0, -1.0):
+        shift = np.linspace(-1.5, 1.5, 10)
+        amp = np.linspace(0.4, 1.6, 10)
+        rng.shuffle(amp)
+        rng.shuffle(shift)
+        monotone.append(sign * _scaled_softplus(t, shift, amp))
+    clean = np.concatenate([transient, *monotone], axis=1)
+    noisy = clean + noise * np.random.RandomState(seed).randn(*clean.shape)
 
     families = ["transient"] * 30 + ["increasing"] * 10 + ["decreasing"] * 10
     var = pd.DataFrame(

@@ -119,7 +119,7 @@ class ChebyshevQuadrature(nn.Module):
 
     @staticmethod
     def _chebyshev_polynomials(x: torch.Tensor, degree: int) -> torch.Tensor:
-        """``T_0(x), ..., T_degree(x)`` by the three-term recurrence, shape ``(*x.shape, degree + 1)``."""
+        """``T_0(x) .. T_degree(x)`` by the three-term recurrence, ``(*x.shape, degree + 1)``."""
         polys = [torch.ones_like(x), x]
         for _ in range(degree - 1):
             polys.append(2 * x * polys[-1] - polys[-2])
