@@ -271,3 +271,14 @@ def test_input_mapping_is_not_modified() -> None:
     adata = simulate_trajectory(10, 10, fractions)
     assert fractions == {"increasing": 2.0, "flat": 2.0}
     assert adata.uns["simulation"]["family_fractions"] == {"increasing": 0.5, "flat": 0.5}
+
+
+def test_nonzero_buffer_grows_and_keeps_its_values() -> None:
+    from scbasis.data._simulate import _Buffer
+
+    buffer = _Buffer(np.int32, 2)
+    pieces = [np.arange(3), np.array([], dtype=np.int64), np.arange(10, 17), np.array([-1])]
+    for piece in pieces:
+        buffer.extend(piece)
+    np.testing.assert_array_equal(buffer.values(), np.concatenate(pieces))
+    assert buffer.values().dtype == np.int32
