@@ -390,6 +390,16 @@ def test_archives_that_do_not_match(serve, tmp_path: Path) -> None:
     assert not [f for f in _files(tmp_path) if ".h5ad" in f or "partial" in f]
 
 
+def test_counts_that_are_not_integers(mini: MiniData, serve, tmp_path: Path) -> None:
+    matrix = io.BytesIO()
+    scipy.io.mmwrite(matrix, sp.coo_matrix(mini.counts * 0.5), field="real")
+    server = serve({**mini.archives, COUNTS_ZIP: _zip(FILES[COUNTS_ZIP], matrix.getvalue())})
+    with pytest.raises(ValueError, match="non-integer or negative values") as info:
+        ernst_spermatogenesis(tmp_path, base_url=server.url, raw=True, **SMALL)
+    assert COUNTS_ZIP in str(info.value) and "force_download=True" in str(info.value)
+    assert not [f for f in _files(tmp_path) if ".h5ad" in f or "partial" in f]
+
+
 def test_selection_without_cells(mini: MiniData, serve, tmp_path: Path) -> None:
     server = serve(mini.archives)
     with pytest.raises(ValueError, match="No cell matches") as info:

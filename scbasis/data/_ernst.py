@@ -452,8 +452,13 @@ def _assemble(counts: object, obs: pd.DataFrame, var: pd.DataFrame) -> AnnData:
         )
     x = sp.csr_matrix(counts.T)
     x.sum_duplicates()
-    if x.nnz and (np.any(x.data < 0) or np.any(x.data != np.round(x.data))):
-        raise ValueError(f"raw_counts.mtx in {COUNTS_ZIP} holds non-integer or negative counts.")
+    fractional = x.dtype.kind == "f" and np.any(x.data != np.round(x.data))
+    if x.nnz and (fractional or np.any(x.data < 0)):
+        raise ValueError(
+            f"raw_counts.mtx in {COUNTS_ZIP} holds non-integer or negative values, not raw UMI "
+            f"counts. Fix: check that base_url / {URL_ENV} serves the processed files of "
+            f"{ACCESSION}, then call again with force_download=True."
+        )
     if x.nnz and x.data.max() > np.iinfo(np.int32).max:
         raise ValueError(f"raw_counts.mtx in {COUNTS_ZIP} holds counts too large for int32.")
     obs = obs.set_axis(make_index_unique(obs.index), axis=0)
