@@ -390,6 +390,14 @@ def test_archives_that_do_not_match(serve, tmp_path: Path) -> None:
     assert not [f for f in _files(tmp_path) if ".h5ad" in f or "partial" in f]
 
 
+def test_archive_without_the_expected_file(mini: MiniData, serve, tmp_path: Path) -> None:
+    server = serve({**mini.archives, GENES_ZIP: _zip("features.tsv", b"ID\tSymbol\n")})
+    with pytest.raises(ValueError, match=r"does not contain genes\.tsv") as info:
+        ernst_spermatogenesis(tmp_path, base_url=server.url, raw=True, **SMALL)
+    assert GENES_ZIP in str(info.value) and "features.tsv" in str(info.value)
+    assert not [f for f in _files(tmp_path) if ".h5ad" in f or "partial" in f]
+
+
 def test_counts_that_are_not_integers(mini: MiniData, serve, tmp_path: Path) -> None:
     matrix = io.BytesIO()
     scipy.io.mmwrite(matrix, sp.coo_matrix(mini.counts * 0.5), field="real")
