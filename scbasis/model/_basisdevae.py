@@ -96,7 +96,8 @@ class BasisDeVAE(PseudotimeModel):
         super().__init__(adata)
         self._validate_data_for(self.adata, likelihood)
         x0 = initial_x0(self.adata, self._layer, likelihood, self._size_factor_key)
-        amplitude = np.exp(x0) if likelihood in COUNT_LIKELIHOODS else None
+        # count models: transient = basal level + peak, each half the mean rate at start
+        half_rate = np.exp(x0) / 2 if likelihood in COUNT_LIKELIHOODS else None
         self.module = self._module_cls(
             self.summary_stats.n_vars,
             n_hidden=n_hidden,
@@ -110,7 +111,8 @@ class BasisDeVAE(PseudotimeModel):
             beta=beta,
             gamma=gamma,
             x0_init=x0,
-            amplitude_init=amplitude,
+            amplitude_init=half_rate,
+            baseline_init=half_rate,
             **module_kwargs,
         )
         self._model_summary_string = (

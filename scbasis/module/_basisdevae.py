@@ -77,12 +77,15 @@ class BasisDeVAEModule(BaseModuleClass):
         gamma: float = 1.0,
         x0_init: np.ndarray | None = None,
         amplitude_init: np.ndarray | None = None,
+        baseline_init: np.ndarray | None = None,
+        hold_assignments: bool = True,
     ):
         super().__init__()
         self.likelihood = check_likelihood(likelihood)
         self.is_count_model = likelihood in COUNT_LIKELIHOODS
         self.beta = beta
         self.gamma = gamma
+        self.hold_assignments = hold_assignments
         self.register_buffer("alpha", torch.full((len(FAMILIES),), float(alpha)))
         self.encoder = Encoder(
             n_input,
@@ -102,6 +105,7 @@ class BasisDeVAEModule(BaseModuleClass):
             n_quadrature=n_quadrature or DEFAULT_N_QUADRATURE.get(quadrature, 15),
             x0_init=x0_init,
             amplitude_init=amplitude_init,
+            baseline_init=baseline_init,
         )
         self.assignment_logits = nn.Parameter(torch.ones(n_input, len(FAMILIES)))
         if likelihood in ("nb", "zinb"):
@@ -231,6 +235,8 @@ class BasisDeVAEModule(BaseModuleClass):
         """
         x = tensors[REGISTRY_KEYS.X_KEY]
         phi = self.phi
+        if self.hold_assignments and kl_weight < 1:
+            phi = phi.detach()
         log_p = self.family_log_likelihood(x, generative_outputs)
         reconstruction = -torch.einsum("idk,dk->i", log_p, phi)
         qz = inference_outputs["qz"]
@@ -251,8 +257,6 @@ class BasisDeVAEModule(BaseModuleClass):
                 "collapsed_prior": collapsed.detach(),
                 "expected_log_q_w": neg_entropy.detach(),
                 "transient_prior": prior.detach(),
-                "beta": torch.as_tensor(beta),
-                "gamma": torch.as_tensor(gamma),
             },
         )
 

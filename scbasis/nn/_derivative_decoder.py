@@ -55,6 +55,11 @@ class DerivativeDecoder(nn.Module):
         Initial ``x0`` ``(d,)`` (e.g. the gene means on the decoder's scale); zeros if ``None``.
     amplitude_init
         Initial transient amplitudes ``A`` ``(d,)``; ``softplus(0)`` if ``None`` (the papers').
+    baseline_init
+        If given, the transient family gets a non-negative per-gene baseline,
+        ``g_3 = b + A exp(-h^2)``, initialised to these values ``(d,)``. The shape is unchanged
+        (single maximum at ``z0``, decay on both sides), but the gene may decay to a basal level
+        rather than to 0, as transiently induced genes do in count data.
     """
 
     n_families = len(FAMILIES)
@@ -69,6 +74,7 @@ class DerivativeDecoder(nn.Module):
         n_quadrature: int = 48,
         x0_init: np.ndarray | None = None,
         amplitude_init: np.ndarray | None = None,
+        baseline_init: np.ndarray | None = None,
     ):
         super().__init__()
         self.n_genes = n_genes
@@ -84,16 +90,16 @@ class DerivativeDecoder(nn.Module):
         self.centre = nn.Parameter(torch.zeros(n_genes))
         self.offset = nn.Parameter(torch.zeros(n_genes))
         self.amplitude_raw = nn.Parameter(inverse_softplus(amplitude))
+        self.baseline_raw = (
+            None
+            if baseline_init is None
+            else nn.Parameter(inverse_softplus(torch.as_tensor(baseline_init).float()))
+        )
 
     @property
     def amplitude(self) -> torch.Tensor:
         """Transient amplitudes ``A_j = softplus(a_j) > 0``, ``(d,)``."""
         return softplus(self.amplitude_raw)
-
-    def integrand(self, t: torch.Tensor) -> torch.Tensor:
-        """``[f_1, f_2, f_3, t f_3]`` at points ``t`` ``(P,)`` -> ``(P, 4 d)``."""
-        f = self.network(t)  # (P, 3d), family-major
-        return torch.cat([f, t[:, None] * f[:, 2 * self.n_genes :]], dim=1)
 
     def forward(self, z: torch.Tensor, log_transient_scale: bool = False) -> torch.Tensor:
         """Evaluate every gene under every family at latent times ``z``.
@@ -111,9 +117,11 @@ class DerivativeDecoder(nn.Module):
         Curves, ``(N, d, 3)`` in the order of :data:`~scbasis.nn.FAMILIES`.
         """
         d = self.n_genes
-        integrals = self.quadrature(self.integrand, z)  # (N, 4d)
-        up, down, transient, moment = integrals.split(d, dim=1)
+        integrals, moment = self.quadrature(self.network, z, moment_columns=slice(2 * d, 3 * d))
+        up, down, transient = integrals.split(d, dim=1)
         warp = transient_warp(z, self.centre, self.offset, transient, moment)
         log_g3 = log_transient(torch.log(self.amplitude), warp)
+        if self.baseline_raw is not None:
+            log_g3 = torch.logaddexp(torch.log(softplus(self.baseline_raw)), log_g3)
         g3 = log_g3 if log_transient_scale else torch.exp(log_g3)
         return torch.stack([increasing(self.x0, up), decreasing(self.x0, down), g3], dim=-1)

@@ -6,9 +6,12 @@ latent value ``z_i`` and returns ``(N, C)``. They differ in where ``f`` is evalu
 * :class:`GaussLegendreQuadrature` is the papers' rule: ``n`` nodes per cell, so the
   integrand network runs ``N * n`` times per minibatch.
 * :class:`ChebyshevQuadrature` evaluates ``f`` once at ``M`` Chebyshev nodes spanning the
-  minibatch's latent range and integrates the interpolant exactly, so the network runs
-  ``M`` times per minibatch whatever ``N`` is, and every cell's integral is one row of a
-  ``(N, M) @ (M, C)`` product.
+  minibatch's latent range and integrates a non-negative polynomial surrogate exactly, so the
+  network runs ``M`` times per minibatch whatever ``N`` is, and every cell's integral is one
+  row of a ``(N, 2M) @ (2M, C)`` product.
+
+Both return the integrals and, for chosen columns, the first moments ``int_0^z t f(t) dt``
+(the transient family needs ``int_0^z (t - z0) f = moment - z0 integral``).
 """
 
 from __future__ import annotations
@@ -58,8 +61,10 @@ class GaussLegendreQuadrature(nn.Module):
         self.register_buffer("nodes", torch.as_tensor(nodes, dtype=torch.float32))
         self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
 
-    def forward(self, integrand: Integrand, z: torch.Tensor) -> torch.Tensor:
-        """Integrate ``integrand`` from 0 to every entry of ``z``.
+    def forward(
+        self, integrand: Integrand, z: torch.Tensor, moment_columns: slice = slice(0, 0)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Integrals ``int_0^z f`` and moments ``int_0^z t f(t) dt`` for every entry of ``z``.
 
         Parameters
         ----------
@@ -67,32 +72,39 @@ class GaussLegendreQuadrature(nn.Module):
             Maps points ``(P,)`` to values ``(P, C)``.
         z
             Upper limits, shape ``(N,)``.
+        moment_columns
+            Columns whose first moments are also wanted.
 
         Returns
         -------
-        Integrals, shape ``(N, C)``.
+        Integrals ``(N, C)`` and moments ``(N, C_m)``.
         """
         half = z[:, None] / 2  # (N, 1)
         points = half * (self.nodes + 1)  # (N, n)
         values = integrand(points.reshape(-1)).reshape(z.shape[0], self.n_nodes, -1)
-        return half * torch.einsum("n,inc->ic", self.weights, values)
+        weights = half * self.weights  # (N, n)
+        integrals = torch.einsum("in,inc->ic", weights, values)
+        moments = torch.einsum("in,inc->ic", weights * points, values[..., moment_columns])
+        return integrals, moments
 
 
 class ChebyshevQuadrature(nn.Module):
-    """Integrate the Chebyshev interpolant of ``f`` on the minibatch's latent range.
+    """Exact integrals of a non-negative polynomial surrogate of ``f`` on the batch's range.
 
-    ``f`` is evaluated at the ``M`` Chebyshev points of the first kind on ``[a, b]``, an
-    interval holding 0 and every ``z_i`` (widened to at least ``[-1, 1]``). The interpolant's
-    antiderivative is exact, so ``int_0^{z_i} f`` is ``W(z) @ f(nodes)`` where ``W(z)``
-    ``(N, M)`` depends on ``z`` only through Chebyshev polynomials and is differentiable.
-    For the smooth integrands of the decoder (compositions of tanh / softplus layers), the
-    error falls geometrically with ``M``; ``benchmarks/epoch_time.py`` measures it against
-    per-cell Gauss-Legendre.
+    ``f >= 0`` is evaluated once per minibatch at the ``M`` Chebyshev points of the first kind
+    on ``[a, b]``, an interval holding 0 and every ``z_i`` (widened to at least ``[-1, 1]``).
+    ``p``, the degree ``M - 1`` interpolant of ``sqrt(f)``, gives the surrogate ``p^2 >= 0``,
+    whose integrals ``int_0^z p^2`` and moments ``int_0^z t p^2`` are polynomials computed
+    exactly from ``p^2`` at ``2 M`` finer Chebyshev points: ``W(z) @ p^2(nodes)`` with a
+    differentiable ``W(z)`` ``(N, 2M)``. Because the surrogate itself is non-negative, the
+    integrals are non-decreasing in ``z`` for any network weights, so the families' shape
+    guarantees hold exactly, not only up to quadrature error. For the smooth integrands of the
+    decoder the error against ``f`` falls geometrically with ``M``.
 
     Parameters
     ----------
     n_nodes
-        Number ``M`` of interpolation nodes.
+        Number ``M`` of nodes at which ``f`` is evaluated.
     """
 
     def __init__(self, n_nodes: int = 48):
@@ -100,54 +112,84 @@ class ChebyshevQuadrature(nn.Module):
         if n_nodes < 2:
             raise ValueError(f"ChebyshevQuadrature needs at least 2 nodes, got {n_nodes}.")
         self.n_nodes = n_nodes
-        m = np.arange(n_nodes)
-        nodes = np.cos(np.pi * (m + 0.5) / n_nodes)  # on [-1, 1]
-        # values -> Chebyshev coefficients c_k (discrete cosine transform), (M, M)
-        k = np.arange(n_nodes)[:, None]
-        to_coefficients = 2.0 / n_nodes * np.cos(np.pi * k * (m[None, :] + 0.5) / n_nodes)
-        to_coefficients[0] /= 2
-        # coefficients of f -> coefficients of its antiderivative in T_0..T_M, (M + 1, M)
+        coarse, fine = _chebyshev_points(n_nodes), _chebyshev_points(2 * n_nodes)
+        # values of sqrt(f) at the coarse points -> values of its interpolant at the fine points
+        coarse_to_fine = _chebyshev_vandermonde(fine, n_nodes - 1) @ _values_to_coefficients(
+            n_nodes
+        )
+        # values at the fine points -> coefficients of the antiderivative in T_0 .. T_2M
+        n_fine = 2 * n_nodes
         antiderivative = np.stack(
-            [np.polynomial.chebyshev.chebint(np.eye(n_nodes)[j]) for j in range(n_nodes)],
-            axis=1,
+            [np.polynomial.chebyshev.chebint(np.eye(n_fine)[j]) for j in range(n_fine)], axis=1
         )
-        self.register_buffer("unit_nodes", torch.as_tensor(nodes, dtype=torch.float32))
-        self.register_buffer(
-            "values_to_antiderivative",
-            torch.as_tensor(antiderivative @ to_coefficients, dtype=torch.float32),
-        )
-
-    @staticmethod
-    def _chebyshev_polynomials(x: torch.Tensor, degree: int) -> torch.Tensor:
-        """``T_0(x) .. T_degree(x)`` by the three-term recurrence, ``(*x.shape, degree + 1)``."""
-        polys = [torch.ones_like(x), x]
-        for _ in range(degree - 1):
-            polys.append(2 * x * polys[-1] - polys[-2])
-        return torch.stack(polys[: degree + 1], dim=-1)
+        # kept in float64: the weights of cells near z = 0 are differences of nearly equal
+        # polynomial values, so rounding these matrices to float32 would cost accuracy
+        for name, array in {
+            "coarse_nodes": coarse,
+            "fine_nodes": fine,
+            "coarse_to_fine": coarse_to_fine,
+            "values_to_antiderivative": antiderivative @ _values_to_coefficients(n_fine),
+        }.items():
+            self.register_buffer(name, torch.as_tensor(array, dtype=torch.float64))
 
     def domain(self, z: torch.Tensor) -> tuple[float, float]:
         """Interval ``[a, b]`` holding 0, ``[-1, 1]`` and every entry of ``z``."""
         z = z.detach()
         return min(float(z.min()), -1.0), max(float(z.max()), 1.0)
 
-    def forward(self, integrand: Integrand, z: torch.Tensor) -> torch.Tensor:
-        """Integrate ``integrand`` from 0 to every entry of ``z``.
+    def forward(
+        self, integrand: Integrand, z: torch.Tensor, moment_columns: slice = slice(0, 0)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Integrals ``int_0^z p^2`` and moments ``int_0^z t p^2`` for every entry of ``z``.
 
         Parameters
         ----------
         integrand
-            Maps points ``(P,)`` to values ``(P, C)``.
+            Maps points ``(P,)`` to non-negative values ``(P, C)``.
         z
             Upper limits, shape ``(N,)``.
+        moment_columns
+            Columns whose first moments are also wanted.
 
         Returns
         -------
-        Integrals, shape ``(N, C)``.
+        Integrals ``(N, C)`` and moments ``(N, C_m)``.
         """
         lower, upper = self.domain(z)
         half_width, centre = (upper - lower) / 2, (upper + lower) / 2
-        values = integrand(centre + half_width * self.unit_nodes)  # (M, C)
-        limits = torch.cat([z, z.new_zeros(1)])
-        polys = self._chebyshev_polynomials((limits - centre) / half_width, self.n_nodes)
-        weights = (polys[:-1] - polys[-1]) @ self.values_to_antiderivative  # (N, M)
-        return half_width * (weights @ values)
+        values = integrand((centre + half_width * self.coarse_nodes).to(z.dtype))  # (M, C)
+        root = torch.sqrt(values.clamp_min(1e-30))
+        surrogate = (self.coarse_to_fine.to(z.dtype) @ root).square()  # p^2 at fine points
+        fine_points = (centre + half_width * self.fine_nodes).to(z.dtype)
+        limits = torch.cat([z, z.new_zeros(1)]).double()
+        polys = _chebyshev_polynomials((limits - centre) / half_width, 2 * self.n_nodes)
+        weights = half_width * ((polys[:-1] - polys[-1]) @ self.values_to_antiderivative)
+        weights = weights.to(z.dtype)  # (N, 2M)
+        moments = weights @ (fine_points[:, None] * surrogate[:, moment_columns])
+        return weights @ surrogate, moments
+
+
+def _chebyshev_points(n: int) -> np.ndarray:
+    """Chebyshev points of the first kind on ``[-1, 1]``, ``(n,)``."""
+    return np.cos(np.pi * (np.arange(n) + 0.5) / n)
+
+
+def _values_to_coefficients(n: int) -> np.ndarray:
+    """Matrix ``(n, n)`` from values at the ``n`` points to Chebyshev coefficients."""
+    k, m = np.arange(n)[:, None], np.arange(n)[None, :]
+    matrix = 2.0 / n * np.cos(np.pi * k * (m + 0.5) / n)
+    matrix[0] /= 2
+    return matrix
+
+
+def _chebyshev_vandermonde(x: np.ndarray, degree: int) -> np.ndarray:
+    """``T_0(x) .. T_degree(x)``, ``(len(x), degree + 1)``."""
+    return np.polynomial.chebyshev.chebvander(x, degree)
+
+
+def _chebyshev_polynomials(x: torch.Tensor, degree: int) -> torch.Tensor:
+    """``T_0(x) .. T_degree(x)`` by the three-term recurrence, ``(*x.shape, degree + 1)``."""
+    polys = [torch.ones_like(x), x]
+    for _ in range(degree - 1):
+        polys.append(2 * x * polys[-1] - polys[-2])
+    return torch.stack(polys[: degree + 1], dim=-1)
