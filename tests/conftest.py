@@ -27,4 +27,4 @@ def small_counts():
     )
 
 
-QUIET = {"enable_progress_bar": False, "logger": False}
+QUIET = {"enable_progress_bar": False}

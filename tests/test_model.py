@@ -1,0 +1,188 @@
+"""BasisDeVAE end to end on small simulated counts: training, results, orientation, I/O."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from scipy.stats import spearmanr
+
+import scbasis
+from scbasis.model import BasisDeVAE
+
+from .conftest import QUIET
+
+KEYS = {
+    "obs": ["basisdevae_pseudotime", "basisdevae_pseudotime_std"],
+    "var": ["basisdevae_cluster"],
+    "varm": ["basisdevae_cluster_probs"],
+    "uns": ["basisdevae"],
+}
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A ZINB BasisDeVAE trained briefly on 600 x 60 simulated counts."""
+    adata = scbasis.data.simulate_trajectory(
+        600, 60, {"increasing": 1 / 3, "decreasing": 1 / 3, "transient": 1 / 3}, seed=1
+    )
+    scbasis.model.setup_anndata(adata)
+    model = BasisDeVAE(adata, n_hidden=32)
+    model.train(max_epochs=25, batch_size=128, **QUIET)
+    return adata, model
+
+
+def test_zinb_training_is_finite_and_logs_every_term(trained):
+    _, model = trained
+    history = model.history
+    for term in [
+        "reconstruction_loss_train",
+        "kl_local_train",
+        "kl_global_train",
+        "collapsed_prior_train",
+        "expected_log_q_w_train",
+        "transient_prior_train",
+        "kl_weight",
+    ]:
+        assert term in history, term
+        assert np.all(np.isfinite(history[term].to_numpy(dtype=float))), term
+    # (beta, gamma) are annealed: the weight grows from 0 over the first 20% of epochs
+    weights = history["kl_weight"].to_numpy(dtype=float).ravel()
+    assert weights[0] < 0.5 and weights[-1] == 1
+    assert np.all(np.diff(weights) >= 0)
+    elbo = history["elbo_train"].to_numpy(dtype=float).ravel()
+    assert elbo[-1] < elbo[0]
+
+
+def test_getters(trained, capsys):
+    adata, model = trained
+    mean, std = model.get_latent_representation(give_std=True)
+    assert mean.shape == std.shape == (adata.n_obs,)
+    assert np.all(std > 0)
+    assert abs(spearmanr(mean, adata.obs["true_time"])[0]) > 0.8
+    probs = model.get_cluster_probabilities()
+    assert list(probs.columns) == ["increasing", "decreasing", "transient"]
+    assert list(probs.index) == list(adata.var_names)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    trends = model.get_gene_trends(genes=list(adata.var_names[:5]), n_points=30)
+    assert trends.shape == (30, 5)
+    assert set(trends.layers) == {"increasing", "decreasing", "transient"}
+    assert np.all(np.diff(trends.obs["pseudotime"]) > 0)
+    assert np.all(np.diff(trends.layers["increasing"], axis=0) >= -1e-6 * trends.X.max())
+    expression = model.get_normalized_expression(library_size=1e4)
+    assert expression.shape == adata.shape and np.all(expression.to_numpy() > 0)
+    cll = model.get_conditional_log_likelihood(return_per_cell=True)
+    assert cll.shape == (adata.n_obs,) and np.all(np.isfinite(cll))
+    assert model.get_conditional_log_likelihood() == pytest.approx(cll.sum(), rel=1e-5)
+    assert np.isfinite(model.get_elbo())
+    assert np.isfinite(model.get_reconstruction_error()["reconstruction_loss"])
+    assert np.isfinite(model.get_marginal_ll(n_mc_samples=3))
+    repr(model)  # like scvi-tools models, repr prints the summary with rich
+    printed = capsys.readouterr().out
+    assert "BasisDeVAE" in printed and "zinb" in printed and "Trained" in printed
+
+
+def test_write_results_writes_every_key(trained):
+    adata, model = trained
+    target = adata.copy()
+    model.write_results(target)
+    for attr, keys in KEYS.items():
+        for key in keys:
+            assert key in getattr(target, attr), (attr, key)
+    assert target.varm["basisdevae_cluster_probs"].shape == (adata.n_vars, 3)
+    assert target.uns["basisdevae"]["cluster_probs_columns"] == [
+        "increasing",
+        "decreasing",
+        "transient",
+    ]
+    assert target.uns["basisdevae"]["version"] == scbasis.__version__
+    assert isinstance(target.var["basisdevae_cluster"].dtype, pd.CategoricalDtype)
+    # existing keys are never silently overwritten
+    before = target.obs["basisdevae_pseudotime"].copy()
+    with pytest.raises(ValueError, match="overwrite=True"):
+        model.write_results(target)
+    pd.testing.assert_series_equal(target.obs["basisdevae_pseudotime"], before)
+    model.write_results(target, key_added="second")
+    assert "second_pseudotime" in target.obs
+
+
+def test_root_orients_pseudotime_and_swaps_monotone_families(trained):
+    adata, model = trained
+    early = adata.obs["true_time"].to_numpy() < 0.1
+    late = adata.obs["true_time"].to_numpy() > 0.9
+    a, b = adata.copy(), adata.copy()
+    model.write_results(a, root=early)
+    b.obs["stage"] = np.where(late, "late", "other")
+    model.write_results(b, root=("stage", "late"))
+    pa, pb = a.obs["basisdevae_pseudotime"], b.obs["basisdevae_pseudotime"]
+    np.testing.assert_allclose(pa, -pb, rtol=1e-6)
+    assert spearmanr(pa, adata.obs["true_time"])[0] > 0.8
+    assert pa[early].mean() < pa.mean()
+    probs_a, probs_b = a.varm["basisdevae_cluster_probs"], b.varm["basisdevae_cluster_probs"]
+    np.testing.assert_allclose(probs_a[:, 0], probs_b[:, 1])
+    np.testing.assert_allclose(probs_a[:, 1], probs_b[:, 0])
+    np.testing.assert_allclose(probs_a[:, 2], probs_b[:, 2])
+    swap = {"increasing": "decreasing", "decreasing": "increasing", "transient": "transient"}
+    assert list(a.var["basisdevae_cluster"].map(swap)) == list(b.var["basisdevae_cluster"])
+    # the trends follow the orientation: an increasing gene rises along the oriented time
+    model.orient(early)
+    up = model.get_gene_trends().layers["increasing"]
+    assert np.all(np.diff(up, axis=0) >= -1e-6 * up.max())
+
+
+def test_bad_root_is_rejected_before_anything_changes(trained):
+    adata, model = trained
+    target = adata.copy()
+    with pytest.raises(ValueError, match=r"not in adata\.obs_names"):
+        model.write_results(target, root=["no-such-cell"])
+    with pytest.raises(ValueError, match="lacks"):
+        model.write_results(target, root=("missing_column", "x"))
+    assert "basisdevae_pseudotime" not in target.obs
+
+
+def test_save_load_round_trip_is_identical(trained, tmp_path):
+    adata, model = trained
+    model.orient(adata.obs["true_time"].to_numpy() > 0.9)
+    model.save(tmp_path / "model", save_anndata=True)
+    loaded = BasisDeVAE.load(tmp_path / "model")
+    assert loaded.orientation_ == model.orientation_
+    np.testing.assert_array_equal(
+        loaded.get_latent_representation(), model.get_latent_representation()
+    )
+    pd.testing.assert_frame_equal(
+        loaded.get_cluster_probabilities(), model.get_cluster_probabilities()
+    )
+    np.testing.assert_array_equal(loaded.get_gene_trends().X, model.get_gene_trends().X)
+    assert loaded.get_conditional_log_likelihood() == model.get_conditional_log_likelihood()
+
+
+def test_setup_and_data_errors_name_the_fix():
+    adata = scbasis.data.simulate_trajectory(50, 10, seed=0)
+    with pytest.raises(ValueError, match=r"not in adata\.layers"):
+        scbasis.model.setup_anndata(adata, layer="counts")
+    with pytest.raises(ValueError, match="size_factor_key"):
+        scbasis.model.setup_anndata(adata, size_factor_key="nope")
+    logged = adata.copy()
+    logged.X = sp.csr_matrix(np.log1p(logged.X.toarray()))
+    scbasis.model.setup_anndata(logged)
+    with pytest.raises(ValueError, match="raw counts"):
+        BasisDeVAE(logged)
+    empty = adata.copy()
+    dense = empty.X.toarray()
+    dense[0] = 0
+    empty.X = sp.csr_matrix(dense)
+    scbasis.model.setup_anndata(empty)
+    with pytest.raises(ValueError, match="filter_cells"):
+        BasisDeVAE(empty)
+    with pytest.raises(ValueError, match="likelihood"):
+        scbasis.model.setup_anndata(adata)
+        BasisDeVAE(adata, likelihood="bernoulli")
+
+
+def test_size_factor_key_replaces_total_counts():
+    adata = scbasis.data.simulate_trajectory(80, 12, seed=2)
+    scbasis.model.setup_anndata(adata, size_factor_key="library_size")
+    model = BasisDeVAE(adata, likelihood="nb")
+    model.train(max_epochs=1, **QUIET)
+    assert model.get_normalized_expression().shape == adata.shape
