@@ -62,6 +62,19 @@ class BasisDeVAE(PseudotimeModel):
         Hidden layers of the derivative network.
     activation
         Hidden activation of the derivative network.
+    transient_min_slope
+        ``kappa`` in the transient warp ``h = (z - z0) (kappa + softplus(...))``, a lower bound
+        on how fast a transient falls away from its peak (in units of the prior's standard
+        deviation). ``None`` takes 1 for count likelihoods and the paper's 0 for Gaussian data.
+
+    Notes
+    -----
+    Count likelihoods use ``mu_ijk = l_i exp(g_jk)`` for the monotone families and
+    ``mu_ij3 = l_i (b_j + g_j3)`` for the transient, with ``l_i`` the library size and
+    ``b_j >= 0`` a basal level, so that a transient gene may return to a basal expression
+    rather than to zero. With ``kappa = 1`` a gene that rises and then stays on a plateau is
+    explained as monotone rather than as a slowly decaying transient. Both keep the paper's
+    shape guarantees; the Gaussian likelihood uses the paper's families unchanged.
 
     Examples
     --------
@@ -91,13 +104,17 @@ class BasisDeVAE(PseudotimeModel):
         n_layers_encoder: int = 1,
         n_layers_decoder: int = 1,
         activation: str = "tanh",
+        transient_min_slope: float | None = None,
         **module_kwargs,
     ):
         super().__init__(adata)
         self._validate_data_for(self.adata, likelihood)
         x0 = initial_x0(self.adata, self._layer, likelihood, self._size_factor_key)
         # count models: transient = basal level + peak, each half the mean rate at start
-        half_rate = np.exp(x0) / 2 if likelihood in COUNT_LIKELIHOODS else None
+        is_count = likelihood in COUNT_LIKELIHOODS
+        half_rate = np.exp(x0) / 2 if is_count else None
+        if transient_min_slope is None:
+            transient_min_slope = 1.0 if is_count else 0.0
         self.module = self._module_cls(
             self.summary_stats.n_vars,
             n_hidden=n_hidden,
@@ -113,6 +130,7 @@ class BasisDeVAE(PseudotimeModel):
             x0_init=x0,
             amplitude_init=half_rate,
             baseline_init=half_rate,
+            transient_min_slope=transient_min_slope,
             **module_kwargs,
         )
         self._model_summary_string = (

@@ -78,6 +78,7 @@ class BasisDeVAEModule(BaseModuleClass):
         x0_init: np.ndarray | None = None,
         amplitude_init: np.ndarray | None = None,
         baseline_init: np.ndarray | None = None,
+        transient_min_slope: float = 0.0,
         hold_assignments: bool = True,
     ):
         super().__init__()
@@ -106,6 +107,7 @@ class BasisDeVAEModule(BaseModuleClass):
             x0_init=x0_init,
             amplitude_init=amplitude_init,
             baseline_init=baseline_init,
+            transient_min_slope=transient_min_slope,
         )
         self.assignment_logits = nn.Parameter(torch.ones(n_input, len(FAMILIES)))
         if likelihood in ("nb", "zinb"):

@@ -60,6 +60,10 @@ class DerivativeDecoder(nn.Module):
         ``g_3 = b + A exp(-h^2)``, initialised to these values ``(d,)``. The shape is unchanged
         (single maximum at ``z0``, decay on both sides), but the gene may decay to a basal level
         rather than to 0, as transiently induced genes do in count data.
+    transient_min_slope
+        ``kappa`` in the transient's warp ``h = (z - z0) (kappa + softplus(...))``: the
+        transient falls at least like ``exp(-kappa^2 (z - z0)^2)``, so a gene that stays on a
+        plateau is explained by a monotone family rather than by a slow transient.
     """
 
     n_families = len(FAMILIES)
@@ -75,9 +79,11 @@ class DerivativeDecoder(nn.Module):
         x0_init: np.ndarray | None = None,
         amplitude_init: np.ndarray | None = None,
         baseline_init: np.ndarray | None = None,
+        transient_min_slope: float = 0.0,
     ):
         super().__init__()
         self.n_genes = n_genes
+        self.transient_min_slope = transient_min_slope
         self.network = DerivativeNetwork(n_genes * self.n_families, n_hidden, n_layers, activation)
         self.quadrature = make_quadrature(quadrature, n_quadrature)
         x0 = torch.zeros(n_genes) if x0_init is None else torch.as_tensor(x0_init).float()
@@ -119,7 +125,9 @@ class DerivativeDecoder(nn.Module):
         d = self.n_genes
         integrals, moment = self.quadrature(self.network, z, moment_columns=slice(2 * d, 3 * d))
         up, down, transient = integrals.split(d, dim=1)
-        warp = transient_warp(z, self.centre, self.offset, transient, moment)
+        warp = transient_warp(
+            z, self.centre, self.offset, transient, moment, self.transient_min_slope
+        )
         log_g3 = log_transient(torch.log(self.amplitude), warp)
         if self.baseline_raw is not None:
             log_g3 = torch.logaddexp(torch.log(softplus(self.baseline_raw)), log_g3)

@@ -35,8 +35,13 @@ def transient_warp(
     offset: torch.Tensor,
     integral: torch.Tensor,
     moment: torch.Tensor,
+    min_slope: float = 0.0,
 ) -> torch.Tensor:
-    """The monotone warp ``h(z) = (z - z0) softplus(c + int_0^z (t - z0) f(t) dt)``.
+    """The monotone warp ``h(z) = (z - z0) (kappa + softplus(c + int_0^z (t - z0) f(t) dt))``.
+
+    With ``kappa = 0`` this is the paper's warp; the paper's proof holds for any smooth,
+    increasing, positive function in place of softplus, so ``kappa + softplus`` keeps the
+    single maximum while bounding how slowly the transient may decay (``|h| >= kappa |z - z0|``).
 
     Parameters
     ----------
@@ -50,12 +55,14 @@ def transient_warp(
         ``int_0^z f``, ``(N, d)``.
     moment
         ``int_0^z t f(t) dt``, ``(N, d)``.
+    min_slope
+        ``kappa >= 0``.
 
     Returns
     -------
     ``h``, shape ``(N, d)``.
     """
-    return (z[:, None] - centre) * softplus(offset + moment - centre * integral)
+    return (z[:, None] - centre) * (min_slope + softplus(offset + moment - centre * integral))
 
 
 def log_transient(log_amplitude: torch.Tensor, warp: torch.Tensor) -> torch.Tensor:
