@@ -311,8 +311,7 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             z = inference_outputs["qz"].loc
             generative_outputs = self.module.generative(z, inference_outputs["library"])
             x = tensors[REGISTRY_KEYS.X_KEY].to(z.device)
-            log_p = self.module.family_log_likelihood(x, generative_outputs)
-            values.append(torch.einsum("idk,dk->i", log_p, self.module.phi).cpu())
+            values.append(self.module.cell_log_likelihood(x, generative_outputs).cpu())
         per_cell = torch.cat(values).numpy()
         return per_cell if return_per_cell else float(per_cell.sum())
 

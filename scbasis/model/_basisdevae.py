@@ -50,6 +50,11 @@ class BasisDeVAE(PseudotimeModel):
     quadrature
         ``"chebyshev"`` (default; the network is evaluated once per minibatch at shared nodes)
         or ``"gauss_legendre"`` (the papers' per-cell rule, kept as reference).
+    likelihood_path
+        ``"fused"`` (default; family-independent likelihood terms once per cell and gene, only
+        at non-zero counts) or ``"reference"`` (every family through scvi-tools'
+        distributions). ``quadrature="gauss_legendre", likelihood_path="reference"`` is the
+        straightforward implementation of the papers, kept for tests and benchmarks.
     alpha
         Dirichlet concentration of the clustering prior.
     beta
@@ -98,6 +103,7 @@ class BasisDeVAE(PseudotimeModel):
         likelihood: Literal["zinb", "nb", "poisson", "gaussian"] = "zinb",
         n_quadrature: int | None = None,
         quadrature: Literal["chebyshev", "gauss_legendre"] = "chebyshev",
+        likelihood_path: Literal["fused", "reference"] = "fused",
         alpha: float = 0.1,
         beta: float = 1.0,
         gamma: float = 1.0,
@@ -124,6 +130,7 @@ class BasisDeVAE(PseudotimeModel):
             likelihood=likelihood,
             quadrature=quadrature,
             n_quadrature=n_quadrature,
+            likelihood_path=likelihood_path,
             alpha=alpha,
             beta=beta,
             gamma=gamma,

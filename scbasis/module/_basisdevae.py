@@ -17,6 +17,7 @@ from scbasis.nn import (
     COUNT_LIKELIHOODS,
     FAMILIES,
     DerivativeDecoder,
+    cell_log_likelihood,
     collapsed_dirichlet_categorical,
     expected_log_q,
     family_log_likelihood,
@@ -25,6 +26,7 @@ from scbasis.nn._derivative_network import make_activation
 from scbasis.nn._likelihoods import check_likelihood
 
 DEFAULT_N_QUADRATURE = {"chebyshev": 48, "gauss_legendre": 15}
+LIKELIHOOD_PATHS = ("fused", "reference")
 
 
 class BasisDeVAEModule(BaseModuleClass):
@@ -49,6 +51,12 @@ class BasisDeVAEModule(BaseModuleClass):
         ``"chebyshev"`` (default, shared nodes per minibatch) or ``"gauss_legendre"``.
     n_quadrature
         Nodes of the rule; ``None`` takes 48 for Chebyshev and the papers' 15 for Gauss-Legendre.
+    likelihood_path
+        ``"fused"`` (default): the loss's ``sum_jk phi_jk log p(x_ij | z_i, k)`` from
+        :func:`~scbasis.nn.cell_log_likelihood`, family-independent terms once per
+        ``(cell, gene)`` and only at non-zero counts. ``"reference"``: every family through
+        scvi-tools' / torch's distributions (:func:`~scbasis.nn.family_log_likelihood`), kept
+        for tests and benchmarks.
     alpha
         Dirichlet concentration of the clustering prior (the same for every family).
     beta
@@ -72,6 +80,7 @@ class BasisDeVAEModule(BaseModuleClass):
         likelihood: str = "zinb",
         quadrature: str = "chebyshev",
         n_quadrature: int | None = None,
+        likelihood_path: str = "fused",
         alpha: float = 0.1,
         beta: float = 1.0,
         gamma: float = 1.0,
@@ -84,6 +93,11 @@ class BasisDeVAEModule(BaseModuleClass):
         super().__init__()
         self.likelihood = check_likelihood(likelihood)
         self.is_count_model = likelihood in COUNT_LIKELIHOODS
+        if likelihood_path not in LIKELIHOOD_PATHS:
+            raise ValueError(
+                f"Unknown likelihood_path {likelihood_path!r}; choose one of {LIKELIHOOD_PATHS}."
+            )
+        self.likelihood_path = likelihood_path
         self.beta = beta
         self.gamma = gamma
         self.hold_assignments = hold_assignments
@@ -176,13 +190,15 @@ class BasisDeVAEModule(BaseModuleClass):
 
         Returns
         -------
-        ``mean`` ``(N, d, K)`` and the likelihood's other parameters: ``theta`` ``(d,)``,
-        ``zi_logits`` ``(N, d)``, ``scale`` ``(d,)`` where they apply.
+        ``mean`` ``(N, d, K)`` (for counts also ``log_mean``) and the likelihood's other
+        parameters: ``theta`` ``(d,)``, ``zi_logits`` ``(N, d)``, ``scale`` ``(d,)`` where they
+        apply.
         """
         outputs: dict[str, torch.Tensor] = {}
         if self.is_count_model:
-            log_rate = self.decoder(z[:, 0], log_transient_scale=True)
-            outputs["mean"] = torch.exp(log_rate + library[..., None])
+            log_mean = self.decoder(z[:, 0], log_transient_scale=True) + library[..., None]
+            outputs["log_mean"] = log_mean
+            outputs["mean"] = torch.exp(log_mean)
         else:
             outputs["mean"] = self.decoder(z[:, 0])
             outputs["scale"] = 1e-4 + softplus(self.scale_raw)
@@ -195,8 +211,26 @@ class BasisDeVAEModule(BaseModuleClass):
     def family_log_likelihood(
         self, x: torch.Tensor, generative_outputs: dict[str, torch.Tensor]
     ) -> torch.Tensor:
-        """``log p(x_ij | z_i, family k)``, ``(N, d, K)``."""
-        return family_log_likelihood(x, self.likelihood, **generative_outputs)
+        """``log p(x_ij | z_i, family k)`` through the distributions, ``(N, d, K)``."""
+        parameters = {k: v for k, v in generative_outputs.items() if k != "log_mean"}
+        return family_log_likelihood(x, self.likelihood, **parameters)
+
+    def cell_log_likelihood(
+        self,
+        x: torch.Tensor,
+        generative_outputs: dict[str, torch.Tensor],
+        phi: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``sum_jk phi_jk log p(x_ij | z_i, family k)`` per cell, ``(N,)``.
+
+        Taken by the path chosen with ``likelihood_path``; ``phi`` ``(d, K)`` defaults to the
+        assignment posterior :attr:`phi`.
+        """
+        phi = self.phi if phi is None else phi
+        if self.likelihood_path == "reference":
+            log_p = self.family_log_likelihood(x, generative_outputs)
+            return torch.einsum("idk,dk->i", log_p, phi)
+        return cell_log_likelihood(x, self.likelihood, phi, **generative_outputs)
 
     def transient_prior(self) -> torch.Tensor:
         """MAP prior term ``-sum_j [log N(z0_j | 0, 1) + log Gamma(A_j | 1, 1)]``, a scalar."""
@@ -239,8 +273,7 @@ class BasisDeVAEModule(BaseModuleClass):
         phi = self.phi
         if self.hold_assignments and kl_weight < 1:
             phi = phi.detach()
-        log_p = self.family_log_likelihood(x, generative_outputs)
-        reconstruction = -torch.einsum("idk,dk->i", log_p, phi)
+        reconstruction = -self.cell_log_likelihood(x, generative_outputs, phi)
         qz = inference_outputs["qz"]
         kl_z = kl_divergence(qz, Normal(torch.zeros_like(qz.loc), torch.ones_like(qz.scale)))
         kl_z = kl_z.sum(-1)
@@ -282,9 +315,7 @@ class BasisDeVAEModule(BaseModuleClass):
         for _ in range(n_mc_samples):
             z = qz.sample()
             generative_outputs = self.generative(z, library)
-            log_px = torch.einsum(
-                "idk,dk->i", self.family_log_likelihood(x, generative_outputs), self.phi
-            )
+            log_px = self.cell_log_likelihood(x, generative_outputs)
             log_pz = Normal(0.0, 1.0).log_prob(z).sum(-1)
             log_weights.append(log_px + log_pz - qz.log_prob(z).sum(-1))
         log_ml = torch.logsumexp(torch.stack(log_weights), dim=0) - math.log(n_mc_samples)

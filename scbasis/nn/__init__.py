@@ -4,7 +4,12 @@ from ._clustering import collapsed_dirichlet_categorical, expected_log_q, log_mu
 from ._derivative_decoder import QUADRATURES, DerivativeDecoder, make_quadrature
 from ._derivative_network import ACTIVATIONS, DerivativeNetwork
 from ._families import FAMILIES, decreasing, increasing, log_transient, transient_warp
-from ._likelihoods import COUNT_LIKELIHOODS, LIKELIHOODS, family_log_likelihood
+from ._likelihoods import (
+    COUNT_LIKELIHOODS,
+    LIKELIHOODS,
+    cell_log_likelihood,
+    family_log_likelihood,
+)
 from ._quadrature import ChebyshevQuadrature, GaussLegendreQuadrature, gauss_legendre
 
 __all__ = [
@@ -17,6 +22,7 @@ __all__ = [
     "DerivativeDecoder",
     "DerivativeNetwork",
     "GaussLegendreQuadrature",
+    "cell_log_likelihood",
     "collapsed_dirichlet_categorical",
     "decreasing",
     "expected_log_q",
