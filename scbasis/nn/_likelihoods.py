@@ -128,19 +128,83 @@ def cell_log_likelihood(
     # family-independent terms at the non-zero entries only (they vanish at x = 0)
     independent = -torch.lgamma(counts + 1)
     if likelihood == "poisson":
-        per_entry = x[..., None] * log_mean - torch.exp(log_mean)
-    else:
-        gene_theta = theta[cols]
-        independent = independent + torch.lgamma(counts + gene_theta) - torch.lgamma(gene_theta)
-        u = log_mean - torch.log(theta)[:, None]
-        softplus_u = softplus(u)
-        xk = x[..., None]
-        per_entry = xk * u - (theta[:, None] + xk) * softplus_u
-        if likelihood == "zinb":
-            is_zero = xk == 0
-            per_entry = torch.where(is_zero, softplus(per_entry - zi_logits[..., None]), per_entry)
-    dependent = torch.einsum("idk,dk->i", per_entry, weights)
-    if likelihood == "zinb":
-        # log(1 - sigmoid(pi)) = -softplus(-pi) - pi at the non-zero entries, -softplus(-pi) at 0
+        per_gene = x * _weighted(log_mean, weights) - _weighted(torch.exp(log_mean), weights)
+        return per_gene.sum(1).index_add(0, rows, independent)
+    log_theta = torch.log(theta)
+    independent = independent + torch.lgamma(counts + theta[cols]) - torch.lgamma(theta)[cols]
+    zero_inflated = likelihood == "zinb"
+    dependent = _NegativeBinomialTerms.apply(
+        x, log_mean, log_theta, zi_logits if zero_inflated else None, weights, rows, cols
+    )
+    if zero_inflated:
+        # log(sigmoid(-pi)) = -softplus(-pi) - pi at the non-zero counts, -softplus(-pi) at 0
         dependent = dependent - (softplus(-zi_logits) + zi_logits * (x > 0)).sum(1)
     return dependent.index_add(0, rows, independent)
+
+
+def _weighted(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``sum_k w_jk v_ijk`` of ``values`` ``(N, d, K)`` and ``weights`` ``(d, K)``, ``(N, d)``."""
+    return sum(values[..., k] * weights[:, k] for k in range(weights.shape[1]))
+
+
+class _NegativeBinomialTerms(torch.autograd.Function):
+    """``sum_jk w_jk t_ijk`` for the family-dependent NB / ZINB terms ``t``, ``(N,)``.
+
+    With ``u = log mu - log theta`` and ``s = softplus(u)``, ``t = x u - (theta + x) s`` (NB, and
+    ZINB at non-zero counts) or ``softplus(-theta s - pi)`` (ZINB at zero counts). The zero-count
+    form is evaluated densely, the non-zero one only at the non-zero entries ``(rows, cols)``.
+    The forward pass also forms the derivatives with respect to ``log mu``, ``log theta`` and
+    ``pi``, so the backward pass is one product per input instead of autograd's chain of
+    elementwise steps over ``(N, d, K)`` tensors. Not twice differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, x, log_mean, log_theta, zi_logits, weights, rows, cols):
+        n_cells = log_mean.shape[0]
+        theta = torch.exp(log_theta)
+        u = log_mean - log_theta[:, None]
+        softplus_u = softplus(u)
+        sigmoid_u = torch.sigmoid_(u)
+        theta_s = theta[:, None] * softplus_u  # -t and -d t / d log theta (fixed u) at x = 0
+        d_u = sigmoid_u * -theta[:, None]  # d t / d u at x = 0
+        d_theta = theta_s
+        d_pi = None
+        if zi_logits is None:
+            terms = theta_s.neg()
+        else:
+            shifted = theta_s.neg_() - zi_logits[..., None]
+            terms = softplus(shifted)
+            gate = torch.sigmoid_(shifted)
+            d_u, d_theta = d_u * gate, softplus_u.mul_(theta[:, None]).mul_(gate)
+            d_pi = -_weighted(gate, weights)
+            d_pi[rows, cols] = 0
+        # non-zero counts: t = x u - (theta + x) s, d t / d u = x - (theta + x) sigmoid(u)
+        counts, gene_theta = x[rows, cols][:, None], theta[cols][:, None]
+        u_nz = log_mean[rows, cols] - log_theta[cols][:, None]
+        s_nz, sig_nz = softplus(u_nz), torch.sigmoid(u_nz)
+        total = gene_theta + counts
+        terms[rows, cols] = counts * u_nz - total * s_nz
+        d_u[rows, cols] = counts - total * sig_nz
+        d_theta[rows, cols] = gene_theta * s_nz
+        ctx.save_for_backward(
+            d_u.mul_(weights),
+            -_weighted(d_theta, weights) - d_u.sum(-1),
+            d_pi,
+            terms if ctx.needs_input_grad[4] else None,
+        )
+        return terms.reshape(n_cells, -1) @ weights.reshape(-1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        d_log_mean, d_log_theta, d_pi, terms = ctx.saved_tensors
+        grads = [None] * 7
+        if ctx.needs_input_grad[1]:
+            grads[1] = d_log_mean * grad[:, None, None]
+        if ctx.needs_input_grad[2]:
+            grads[2] = grad @ d_log_theta
+        if d_pi is not None and ctx.needs_input_grad[3]:
+            grads[3] = d_pi * grad[:, None]
+        if terms is not None:
+            grads[4] = (grad @ terms.reshape(grad.shape[0], -1)).reshape(terms.shape[1:])
+        return tuple(grads)

@@ -188,8 +188,25 @@ def _chebyshev_vandermonde(x: np.ndarray, degree: int) -> np.ndarray:
 
 
 def _chebyshev_polynomials(x: torch.Tensor, degree: int) -> torch.Tensor:
-    """``T_0(x) .. T_degree(x)`` by the three-term recurrence, ``(*x.shape, degree + 1)``."""
-    polys = [torch.ones_like(x), x]
-    for _ in range(degree - 1):
-        polys.append(2 * x * polys[-1] - polys[-2])
-    return torch.stack(polys[: degree + 1], dim=-1)
+    """``T_0(x) .. T_degree(x)``, ``(len(x), degree + 1)``, for a 1-D ``x``.
+
+    The values come from numpy's Chebyshev Vandermonde matrix rather than from hundreds of
+    tiny recorded torch operations; the first derivative ``T_k'(x) = k U_{k-1}(x)`` (``U``:
+    Chebyshev polynomials of the second kind) is attached so that gradients with respect to
+    ``x`` are exact.
+    """
+    points = x.detach().cpu().double().numpy()
+    second_kind = [np.ones_like(points), 2 * points]
+    for _ in range(degree - 2):
+        second_kind.append(2 * points * second_kind[-1] - second_kind[-2])
+    slopes = np.arange(degree + 1) * np.column_stack(
+        [np.zeros_like(points), *second_kind[:degree]]
+    )
+    values, slopes = (
+        torch.as_tensor(array, dtype=x.dtype, device=x.device)
+        for array in (_chebyshev_vandermonde(points, degree), slopes)
+    )
+    if not x.requires_grad:
+        return values
+    # value T(x), gradient T'(x): (x - x) is zero but carries x's gradient
+    return values + (x - x.detach())[:, None] * slopes
