@@ -123,18 +123,23 @@ def cell_log_likelihood(
         residual = ((x[..., None] - mean) / scale[:, None]).square()
         normaliser = torch.log(scale).sum() + 0.5 * math.log(2 * math.pi) * x.shape[1]
         return -0.5 * torch.einsum("idk,dk->i", residual, weights) - normaliser
-    rows, cols = torch.nonzero(x, as_tuple=True)
-    counts = x[rows, cols]
+    # non-zero entries as flat indices into (N * d) and as (row, column) pairs
+    flat = torch.nonzero(x.reshape(-1)).squeeze(1)
+    rows, cols = flat // x.shape[1], flat % x.shape[1]
+    counts = x.reshape(-1).index_select(0, flat)
     # family-independent terms at the non-zero entries only (they vanish at x = 0)
     independent = -torch.lgamma(counts + 1)
     if likelihood == "poisson":
         per_gene = x * _weighted(log_mean, weights) - _weighted(torch.exp(log_mean), weights)
         return per_gene.sum(1).index_add(0, rows, independent)
     log_theta = torch.log(theta)
-    independent = independent + torch.lgamma(counts + theta[cols]) - torch.lgamma(theta)[cols]
+    gene_theta = theta.index_select(0, cols)
+    independent = (
+        independent + torch.lgamma(counts + gene_theta) - torch.lgamma(theta).index_select(0, cols)
+    )
     zero_inflated = likelihood == "zinb"
     dependent = _NegativeBinomialTerms.apply(
-        x, log_mean, log_theta, zi_logits if zero_inflated else None, weights, rows, cols
+        x, log_mean, log_theta, zi_logits if zero_inflated else None, weights, flat, cols
     )
     if zero_inflated:
         # log(sigmoid(-pi)) = -softplus(-pi) - pi at the non-zero counts, -softplus(-pi) at 0
@@ -152,15 +157,16 @@ class _NegativeBinomialTerms(torch.autograd.Function):
 
     With ``u = log mu - log theta`` and ``s = softplus(u)``, ``t = x u - (theta + x) s`` (NB, and
     ZINB at non-zero counts) or ``softplus(-theta s - pi)`` (ZINB at zero counts). The zero-count
-    form is evaluated densely, the non-zero one only at the non-zero entries ``(rows, cols)``.
+    form is evaluated densely, the non-zero one only at the non-zero entries (``flat`` indices
+    into ``N * d``, in columns ``cols``).
     The forward pass also forms the derivatives with respect to ``log mu``, ``log theta`` and
     ``pi``, so the backward pass is one product per input instead of autograd's chain of
     elementwise steps over ``(N, d, K)`` tensors. Not twice differentiable.
     """
 
     @staticmethod
-    def forward(ctx, x, log_mean, log_theta, zi_logits, weights, rows, cols):
-        n_cells = log_mean.shape[0]
+    def forward(ctx, x, log_mean, log_theta, zi_logits, weights, flat, cols):
+        n_cells, _, n_families = log_mean.shape
         theta = torch.exp(log_theta)
         u = log_mean - log_theta[:, None]
         softplus_u = softplus(u)
@@ -177,15 +183,20 @@ class _NegativeBinomialTerms(torch.autograd.Function):
             gate = torch.sigmoid_(shifted)
             d_u, d_theta = d_u * gate, softplus_u.mul_(theta[:, None]).mul_(gate)
             d_pi = -_weighted(gate, weights)
-            d_pi[rows, cols] = 0
+            d_pi.view(-1).index_fill_(0, flat, 0.0)
         # non-zero counts: t = x u - (theta + x) s, d t / d u = x - (theta + x) sigmoid(u)
-        counts, gene_theta = x[rows, cols][:, None], theta[cols][:, None]
-        u_nz = log_mean[rows, cols] - log_theta[cols][:, None]
+        counts = x.reshape(-1).index_select(0, flat)[:, None]
+        gene_theta = theta.index_select(0, cols)[:, None]
+        u_nz = log_mean.reshape(-1, n_families).index_select(0, flat)
+        u_nz -= log_theta.index_select(0, cols)[:, None]
         s_nz, sig_nz = softplus(u_nz), torch.sigmoid(u_nz)
         total = gene_theta + counts
-        terms[rows, cols] = counts * u_nz - total * s_nz
-        d_u[rows, cols] = counts - total * sig_nz
-        d_theta[rows, cols] = gene_theta * s_nz
+        for dense, sparse in (
+            (terms, counts * u_nz - total * s_nz),
+            (d_u, counts - total * sig_nz),
+            (d_theta, gene_theta * s_nz),
+        ):
+            dense.view(-1, n_families).index_copy_(0, flat, sparse)
         ctx.save_for_backward(
             d_u.mul_(weights),
             -_weighted(d_theta, weights) - d_u.sum(-1),
@@ -198,7 +209,7 @@ class _NegativeBinomialTerms(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         d_log_mean, d_log_theta, d_pi, terms = ctx.saved_tensors
-        grads = [None] * 7
+        grads = [None] * 7  # x, log_mean, log_theta, zi_logits, weights, flat, cols
         if ctx.needs_input_grad[1]:
             grads[1] = d_log_mean * grad[:, None, None]
         if ctx.needs_input_grad[2]:
