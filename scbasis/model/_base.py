@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -226,13 +226,25 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of z in the module's own sign, ``(n, p)``."""
         adata = self._validate_anndata(adata)
-        dataloader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
         means, stds = [], []
-        for tensors in dataloader:
-            qz = self.module.inference(**self.module._get_inference_input(tensors))["qz"]
+        for _, inference_outputs in self._encode(adata, indices, batch_size):
+            qz = inference_outputs["qz"]
             means.append(qz.loc.cpu())
             stds.append(qz.scale.cpu())
         return torch.cat(means).numpy(), torch.cat(stds).numpy()
+
+    def _encode(
+        self, adata: AnnData, indices: Sequence[int] | None, batch_size: int | None
+    ) -> Iterator[tuple[dict[str, torch.Tensor], dict[str, Any]]]:
+        """Minibatches of a validated ``adata`` with the encoder's outputs for each."""
+        dataloader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
+        for tensors in dataloader:
+            yield tensors, self.module.inference(**self.module._get_inference_input(tensors))
+
+    def _log_library(self, z: torch.Tensor, library_size: float) -> torch.Tensor:
+        """Log library size ``(N, 1)`` for every row of ``z`` (0 for the Gaussian likelihood)."""
+        value = float(np.log(library_size)) if self.module.is_count_model else 0.0
+        return torch.full_like(z[:, :1], value)
 
     def get_latent_representation(
         self,
@@ -304,10 +316,8 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             Return the per-cell values ``(n_cells,)`` instead of their sum.
         """
         adata = self._validate_anndata(adata)
-        dataloader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
         values = []
-        for tensors in dataloader:
-            inference_outputs = self.module.inference(**self.module._get_inference_input(tensors))
+        for tensors, inference_outputs in self._encode(adata, indices, batch_size):
             z = inference_outputs["qz"].loc
             generative_outputs = self.module.generative(z, inference_outputs["library"])
             x = tensors[REGISTRY_KEYS.X_KEY].to(z.device)
@@ -374,8 +384,8 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         grid = np.linspace(latent.min(), latent.max(), n_points, dtype=np.float32)
         size = self._median_library_size() if library_size is None else library_size
         z = torch.as_tensor(grid * self.orientation_, device=self.device)[:, None]
-        library = torch.full_like(z, float(np.log(size)) if self.module.is_count_model else 0.0)
-        mean = self.module.generative(z, library)["mean"].cpu().numpy()[:, gene_idx]
+        mean = self.module.generative(z, self._log_library(z, size))["mean"].cpu().numpy()
+        mean = mean[:, gene_idx]
         mean = mean[..., self._family_order()]
         probs = self.get_cluster_probabilities().iloc[gene_idx]
         best = probs.to_numpy().argmax(axis=1)
@@ -414,14 +424,10 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         adata = self._validate_anndata(adata)
         gene_idx = self._gene_indices(gene_list)
         best = torch.as_tensor(self._best_family())
-        dataloader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
         chunks = []
-        for tensors in dataloader:
-            z = self.module.inference(**self.module._get_inference_input(tensors))["qz"].loc
-            library = torch.full_like(
-                z, float(np.log(library_size)) if self.module.is_count_model else 0.0
-            )
-            mean = self.module.generative(z, library)["mean"].cpu()
+        for _, inference_outputs in self._encode(adata, indices, batch_size):
+            z = inference_outputs["qz"].loc
+            mean = self.module.generative(z, self._log_library(z, library_size))["mean"].cpu()
             chunks.append(mean.gather(2, best.expand(mean.shape[0], -1)[..., None])[..., 0])
         values = torch.cat(chunks).numpy()[:, gene_idx]
         obs_names = adata.obs_names if indices is None else adata.obs_names[np.asarray(indices)]
