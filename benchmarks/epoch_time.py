@@ -32,19 +32,12 @@ import sys
 import time
 
 import numpy as np
+from _sizes import parse_size
 
 PATHS = {
     "reference": {"quadrature": "gauss_legendre", "likelihood_path": "reference"},
     "fast": {},
 }
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        n_cells, n_genes = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 8509x5216, got {text!r}") from None
-    return n_cells, n_genes
 
 
 def _relative_error(got, exact) -> float:
@@ -173,7 +166,7 @@ def _child(path: str, n_cells: int, n_genes: int, args: argparse.Namespace) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", nargs="+", type=_parse_size, default=[(8509, 5216)])
+    parser.add_argument("--sizes", nargs="+", type=parse_size, default=[(8509, 5216)])
     parser.add_argument("--paths", nargs="+", choices=list(PATHS), default=["reference", "fast"])
     parser.add_argument("--epochs", type=int, default=3, help="training epochs per run")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -183,7 +176,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         path, size = args.child
-        print(json.dumps(_child(path, *_parse_size(size), args)))
+        print(json.dumps(_child(path, *parse_size(size), args)))
         return
     for n_cells, n_genes in args.sizes:
         runs = {}

@@ -17,15 +17,9 @@ import subprocess
 import sys
 import time
 
+from _sizes import parse_size
+
 DEFAULT_SIZES = ("8509x5216", "100000x5000")
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        n_cells, n_genes = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 8509x5216, got {text!r}") from None
-    return n_cells, n_genes
 
 
 def _measure(n_cells: int, n_genes: int, likelihood: str, seed: int) -> dict[str, float]:
@@ -53,16 +47,16 @@ def _measure(n_cells: int, n_genes: int, likelihood: str, seed: int) -> dict[str
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", type=_parse_size, default=None)
+    parser.add_argument("--sizes", nargs="+", type=parse_size, default=None)
     parser.add_argument("--likelihood", choices=("nb", "zinb"), default="zinb")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--one", type=_parse_size, help=argparse.SUPPRESS)  # child process
+    parser.add_argument("--one", type=parse_size, help=argparse.SUPPRESS)  # child process
     args = parser.parse_args(argv)
 
     if args.one is not None:
         print(json.dumps(_measure(*args.one, args.likelihood, args.seed)))
         return
-    sizes = args.sizes or [_parse_size(s) for s in DEFAULT_SIZES]
+    sizes = args.sizes or [parse_size(s) for s in DEFAULT_SIZES]
     header = (
         f"{'cells':>8} {'genes':>6} {'time s':>7} {'import RSS MiB':>14} {'peak RSS MiB':>12} "
         f"{'nnz':>12} "
