@@ -88,7 +88,6 @@ class BasisDeVAEModule(BaseModuleClass):
         amplitude_init: np.ndarray | None = None,
         baseline_init: np.ndarray | None = None,
         transient_min_slope: float = 0.0,
-        hold_assignments: bool = True,
     ):
         super().__init__()
         self.likelihood = check_likelihood(likelihood)
@@ -100,7 +99,6 @@ class BasisDeVAEModule(BaseModuleClass):
         self.likelihood_path = likelihood_path
         self.beta = beta
         self.gamma = gamma
-        self.hold_assignments = hold_assignments
         self.register_buffer("alpha", torch.full((len(FAMILIES),), float(alpha)))
         self.encoder = Encoder(
             n_input,
@@ -271,8 +269,6 @@ class BasisDeVAEModule(BaseModuleClass):
         """
         x = tensors[REGISTRY_KEYS.X_KEY]
         phi = self.phi
-        if self.hold_assignments and kl_weight < 1:
-            phi = phi.detach()
         reconstruction = -self.cell_log_likelihood(x, generative_outputs, phi)
         qz = inference_outputs["qz"]
         kl_z = kl_divergence(qz, Normal(torch.zeros_like(qz.loc), torch.ones_like(qz.scale)))
