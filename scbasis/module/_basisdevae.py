@@ -67,6 +67,11 @@ class BasisDeVAEModule(BaseModuleClass):
         Initial ``x0`` per gene (means for Gaussian data, log-rates for counts).
     amplitude_init
         Initial transient amplitudes per gene.
+    baseline_init
+        Initial basal levels of the transient family per gene; ``None`` gives the paper's
+        transient without a basal level (see :class:`~scbasis.nn.DerivativeDecoder`).
+    transient_min_slope
+        Minimum slope ``kappa`` of the transient's warp (0: the paper's).
     """
 
     def __init__(
