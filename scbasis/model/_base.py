@@ -272,11 +272,15 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         deviations of the same shape when ``give_std``.
         """
         self._check_if_trained(warn=False)
-        mean, std = self._latent_mean_std(adata, indices, batch_size)
+        mean, std = self._oriented(*self._latent_mean_std(adata, indices, batch_size))
+        return (mean, std) if give_std else mean
+
+    def _oriented(self, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and std ``(n, p)`` in the oriented frame, 1-D when ``p = 1``."""
         mean = mean * self.orientation_
         if mean.shape[1] == 1:
             mean, std = mean[:, 0], std[:, 0]
-        return (mean, std) if give_std else mean
+        return mean, std
 
     def get_cluster_probabilities(self) -> pd.DataFrame:
         """Posterior probability of each gene's family, ``q(w_j = k)``.
@@ -487,9 +491,11 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                 "or choose another key_added."
             )
         adata = self._validate_anndata(adata)
-        if root is not None:
-            self.orient(root, adata)
-        pseudotime, pseudotime_std = self.get_latent_representation(adata, give_std=True)
+        mask = None if root is None else root_mask(adata, root)
+        mean, std = self._latent_mean_std(adata)  # one encoder pass orients and writes
+        if mask is not None:
+            self.orientation_ = orientation_from_root(mean, mask)
+        pseudotime, pseudotime_std = self._oriented(mean, std)
         probs = self.get_cluster_probabilities()
         adata.obs[keys["pseudotime"][1]] = pseudotime
         adata.obs[keys["pseudotime_std"][1]] = pseudotime_std
