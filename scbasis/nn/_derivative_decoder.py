@@ -9,7 +9,7 @@ from torch.nn.functional import softplus
 
 from ._derivative_network import DerivativeNetwork
 from ._families import FAMILIES, decreasing, increasing, log_transient, transient_warp
-from ._quadrature import ChebyshevQuadrature, GaussLegendreQuadrature
+from ._quadrature import ChebyshevQuadrature, GaussLegendreQuadrature, QuadratureRule
 
 QUADRATURES = ("chebyshev", "gauss_legendre")
 
@@ -19,7 +19,7 @@ def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
     return y + torch.log(-torch.expm1(-y))
 
 
-def make_quadrature(name: str, n_nodes: int) -> nn.Module:
+def make_quadrature(name: str, n_nodes: int) -> QuadratureRule:
     """Build the quadrature rule ``name`` (one of :data:`QUADRATURES`) with ``n_nodes`` nodes."""
     if name == "chebyshev":
         return ChebyshevQuadrature(n_nodes)

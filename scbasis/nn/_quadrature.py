@@ -45,7 +45,24 @@ def gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.polynomial.legendre.leggauss(n)
 
 
-class GaussLegendreQuadrature(nn.Module):
+class QuadratureRule(nn.Module):
+    """Interface of the quadrature rules.
+
+    ``rule(integrand, z, moment_columns)`` returns the integrals ``int_0^z f`` ``(N, C)`` and,
+    for ``moment_columns``, the first moments ``int_0^z t f(t) dt`` ``(N, C_m)``, where
+    ``integrand`` maps points ``(P,)`` to non-negative values ``(P, C)`` and ``z`` holds the
+    upper limits ``(N,)``.
+    """
+
+    n_nodes: int
+
+    def forward(
+        self, integrand: Integrand, z: torch.Tensor, moment_columns: slice = slice(0, 0)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+
+class GaussLegendreQuadrature(QuadratureRule):
     """Per-cell Gauss-Legendre rule: ``int_0^z f = z/2 sum_i w_i f(z/2 (u_i + 1))``.
 
     Parameters
@@ -64,21 +81,7 @@ class GaussLegendreQuadrature(nn.Module):
     def forward(
         self, integrand: Integrand, z: torch.Tensor, moment_columns: slice = slice(0, 0)
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Integrals ``int_0^z f`` and moments ``int_0^z t f(t) dt`` for every entry of ``z``.
-
-        Parameters
-        ----------
-        integrand
-            Maps points ``(P,)`` to values ``(P, C)``.
-        z
-            Upper limits, shape ``(N,)``.
-        moment_columns
-            Columns whose first moments are also wanted.
-
-        Returns
-        -------
-        Integrals ``(N, C)`` and moments ``(N, C_m)``.
-        """
+        """Per-cell Gauss-Legendre integrals and moments (see :class:`QuadratureRule`)."""
         half = z[:, None] / 2  # (N, 1)
         points = half * (self.nodes + 1)  # (N, n)
         values = integrand(points.reshape(-1)).reshape(z.shape[0], self.n_nodes, -1)
@@ -88,7 +91,7 @@ class GaussLegendreQuadrature(nn.Module):
         return integrals, moments
 
 
-class ChebyshevQuadrature(nn.Module):
+class ChebyshevQuadrature(QuadratureRule):
     """Exact integrals of a non-negative polynomial surrogate of ``f`` on the batch's range.
 
     ``f >= 0`` is evaluated once per minibatch at the ``M`` Chebyshev points of the first kind
@@ -140,21 +143,7 @@ class ChebyshevQuadrature(nn.Module):
     def forward(
         self, integrand: Integrand, z: torch.Tensor, moment_columns: slice = slice(0, 0)
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Integrals ``int_0^z p^2`` and moments ``int_0^z t p^2`` for every entry of ``z``.
-
-        Parameters
-        ----------
-        integrand
-            Maps points ``(P,)`` to non-negative values ``(P, C)``.
-        z
-            Upper limits, shape ``(N,)``.
-        moment_columns
-            Columns whose first moments are also wanted.
-
-        Returns
-        -------
-        Integrals ``(N, C)`` and moments ``(N, C_m)``.
-        """
+        """Exact integrals and moments of the surrogate ``p^2`` (see :class:`QuadratureRule`)."""
         lower, upper = self.domain(z)
         half_width, centre = (upper - lower) / 2, (upper + lower) / 2
         values = integrand((centre + half_width * self.coarse_nodes).to(z.dtype))  # (M, C)
