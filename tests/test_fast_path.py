@@ -30,9 +30,14 @@ def _log_likelihood_inputs(likelihood: str, seed: int) -> tuple[torch.Tensor, di
     def rand(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=generator, dtype=torch.float64)
 
-    x = rand(N_CELLS, N_GENES) if likelihood == "gaussian" else _counts(generator)
+    if likelihood == "gaussian":
+        x = rand(N_CELLS, N_GENES)
+    elif likelihood == "bernoulli":
+        x = (rand(N_CELLS, N_GENES) > 0).double()
+    else:
+        x = _counts(generator)
     params = {
-        "centre": 2 * rand(N_CELLS, N_GENES, 3),  # means (Gaussian) or log-means (counts)
+        "centre": 2 * rand(N_CELLS, N_GENES, 3),  # means, logits or log-means (counts)
         "log_theta": rand(N_GENES),
         "zi_logits": 2 * rand(N_CELLS, N_GENES),
         "log_scale": rand(N_GENES) / 2,
@@ -48,6 +53,8 @@ def _both_paths(x: torch.Tensor, likelihood: str, p: dict) -> tuple[torch.Tensor
     shared["scale"] = p["log_scale"].exp()
     if likelihood == "gaussian":
         reference_means = fused_means = {"mean": p["centre"]}
+    elif likelihood == "bernoulli":
+        reference_means = fused_means = {"mean": p["centre"].sigmoid(), "logits": p["centre"]}
     else:
         reference_means, fused_means = {"mean": p["centre"].exp()}, {"log_mean": p["centre"]}
     log_p = family_log_likelihood(x, likelihood, **reference_means, **shared)
@@ -96,7 +103,7 @@ def _module_pair(likelihood: str, seed: int) -> tuple[BasisDeVAEModule, BasisDeV
     return fast, reference
 
 
-@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+@pytest.mark.parametrize("likelihood", BasisDeVAEModule.likelihoods)
 def test_fast_and_reference_modules_agree(likelihood):
     """Outputs and gradients (all weights and ``z``) for random weights and random ``z``.
 

@@ -58,7 +58,7 @@ def test_every_loss_term_matches_numpy(likelihood):
         n_genes, n_hidden=5, likelihood=likelihood, alpha=0.3, beta=2.5, gamma=0.7
     ).double()
     with torch.no_grad():
-        module.assignment_logits.normal_()
+        module.clustering.logits.normal_()
         module.decoder.centre.normal_()
     tensors = {"X": torch.as_tensor(x)}
     inference, generative, loss = module(tensors, loss_kwargs={"kl_weight": 0.6, "n_obs": n_obs})

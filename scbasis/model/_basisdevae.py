@@ -5,29 +5,15 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import scipy.sparse as sp
 from anndata import AnnData
 
 from scbasis.module import BasisDeVAEModule
 from scbasis.nn import COUNT_LIKELIHOODS, FAMILIES
 
-from ._base import PseudotimeModel, _registered_matrix
+from ._base import ClusteredPseudotimeModel
 
 
-def initial_x0(adata: AnnData, layer: str | None, likelihood: str, size_factor_key: str | None):
-    """Data-driven initial ``x0`` per gene: the mean, or the log pooled rate for counts."""
-    matrix = _registered_matrix(adata, layer)
-    gene_totals = np.asarray(matrix.sum(axis=0)).ravel().astype(np.float64)
-    if likelihood not in COUNT_LIKELIHOODS:
-        return (gene_totals / adata.n_obs).astype(np.float32)
-    if size_factor_key is not None:
-        library_total = float(adata.obs[size_factor_key].sum())
-    else:
-        library_total = float(matrix.sum()) if sp.issparse(matrix) else float(np.sum(matrix))
-    return np.log((gene_totals + 1.0) / library_total).astype(np.float32)
-
-
-class BasisDeVAE(PseudotimeModel):
+class BasisDeVAE(ClusteredPseudotimeModel):
     """BasisDeVAE: pseudotime and gene behaviours (increasing, decreasing, transient).
 
     A 1-D latent pseudotime ``z`` with prior N(0, 1) and an amortised Gaussian posterior; a
@@ -115,7 +101,7 @@ class BasisDeVAE(PseudotimeModel):
     ):
         super().__init__(adata)
         self._validate_data_for(self.adata, likelihood)
-        x0 = initial_x0(self.adata, self._layer, likelihood, self._size_factor_key)
+        x0 = self._initial_intercepts(likelihood)
         # count models: transient = basal level + peak, each half the mean rate at start
         is_count = likelihood in COUNT_LIKELIHOODS
         half_rate = np.exp(x0) / 2 if is_count else None
@@ -123,6 +109,7 @@ class BasisDeVAE(PseudotimeModel):
             transient_min_slope = 1.0 if is_count else 0.0
         self.module = self._module_cls(
             self.summary_stats.n_vars,
+            n_batch=self.summary_stats.n_batch,
             n_hidden=n_hidden,
             n_layers_encoder=n_layers_encoder,
             n_layers_decoder=n_layers_decoder,
@@ -148,6 +135,13 @@ class BasisDeVAE(PseudotimeModel):
         self.init_params_ = self._get_init_params(locals())
 
 
-def setup_anndata(adata: AnnData, layer: str | None = None, size_factor_key: str | None = None):
+def setup_anndata(
+    adata: AnnData,
+    layer: str | None = None,
+    batch_key: str | None = None,
+    size_factor_key: str | None = None,
+):
     """Register ``adata`` for :class:`BasisDeVAE` (see :meth:`BasisDeVAE.setup_anndata`)."""
-    BasisDeVAE.setup_anndata(adata, layer=layer, size_factor_key=size_factor_key)
+    BasisDeVAE.setup_anndata(
+        adata, layer=layer, batch_key=batch_key, size_factor_key=size_factor_key
+    )

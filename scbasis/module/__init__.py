@@ -1,5 +1,15 @@
 """Torch modules (inference, generative model, loss) behind the models."""
 
+from ._base import LIKELIHOOD_PATHS, PseudotimeModule
 from ._basisdevae import BasisDeVAEModule
+from ._basisvae import BasisVAEModule
+from ._devae import DECODERS, DeVAEModule
 
-__all__ = ["BasisDeVAEModule"]
+__all__ = [
+    "DECODERS",
+    "LIKELIHOOD_PATHS",
+    "BasisDeVAEModule",
+    "BasisVAEModule",
+    "DeVAEModule",
+    "PseudotimeModule",
+]

@@ -1,28 +1,55 @@
-"""Network pieces of the derivative-based decoders."""
+"""Network pieces of the scbasis decoders, clustering priors and likelihoods."""
 
-from ._clustering import collapsed_dirichlet_categorical, expected_log_q, log_multivariate_beta
-from ._derivative_decoder import QUADRATURES, DerivativeDecoder, make_quadrature
-from ._derivative_network import ACTIVATIONS, DerivativeNetwork
+from ._basis_decoder import BASIS_NETWORKS, BasisDecoder
+from ._clustering import (
+    CLUSTER_INFERENCE,
+    FeatureClustering,
+    collapsed_dirichlet_categorical,
+    expected_log_q,
+    log_multivariate_beta,
+)
+from ._constrained_decoder import CONSTRAINTS, ConstrainedDerivativeDecoder, check_constraints
+from ._derivative_decoder import DerivativeDecoder
+from ._derivative_network import ACTIVATIONS, DerivativeNetwork, mlp_layers
 from ._families import FAMILIES, decreasing, increasing, log_transient, transient_warp
 from ._likelihoods import (
     COUNT_LIKELIHOODS,
     LIKELIHOODS,
     cell_log_likelihood,
+    check_likelihood,
     family_log_likelihood,
 )
-from ._quadrature import ChebyshevQuadrature, GaussLegendreQuadrature, gauss_legendre
+from ._quadrature import (
+    DEFAULT_N_QUADRATURE,
+    QUADRATURES,
+    ChebyshevQuadrature,
+    GaussLegendreQuadrature,
+    gauss_legendre,
+    make_quadrature,
+)
+from ._unconstrained_decoder import UnconstrainedDecoder
 
 __all__ = [
     "ACTIVATIONS",
+    "BASIS_NETWORKS",
+    "CLUSTER_INFERENCE",
+    "CONSTRAINTS",
     "COUNT_LIKELIHOODS",
+    "DEFAULT_N_QUADRATURE",
     "FAMILIES",
     "LIKELIHOODS",
     "QUADRATURES",
+    "BasisDecoder",
     "ChebyshevQuadrature",
+    "ConstrainedDerivativeDecoder",
     "DerivativeDecoder",
     "DerivativeNetwork",
+    "FeatureClustering",
     "GaussLegendreQuadrature",
+    "UnconstrainedDecoder",
     "cell_log_likelihood",
+    "check_constraints",
+    "check_likelihood",
     "collapsed_dirichlet_categorical",
     "decreasing",
     "expected_log_q",
@@ -32,5 +59,6 @@ __all__ = [
     "log_multivariate_beta",
     "log_transient",
     "make_quadrature",
+    "mlp_layers",
     "transient_warp",
 ]

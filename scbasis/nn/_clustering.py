@@ -1,16 +1,26 @@
-"""The collapsed Dirichlet-categorical prior over gene-to-family assignments.
+"""Feature-level clustering: ``w_j ~ Categorical(pi)``, ``pi ~ Dirichlet(alpha)``.
 
-``w_j ~ Categorical(pi)``, ``pi ~ Dirichlet(alpha)``, ``q(w_j) = Categorical(phi_j)``.
-Collapsing ``pi`` (BasisVAE supplement, appendix A) gives, with ``n_k = sum_j phi_jk``,
+The variational posterior is ``q(w_j) = Categorical(phi_j)``. The BasisVAE supplement offers
+three treatments of ``pi``, all available through :class:`FeatureClustering`:
 
-``log int exp(E_q log p(w | pi)) p(pi) dpi = log B(n + alpha) - log B(alpha)``,
-
-``B(a) = prod_k Gamma(a_k) / Gamma(sum_k a_k)``.
+* ``"collapsed"`` (appendix A): ``pi`` integrated out; with ``n_k = sum_j phi_jk``,
+  ``log int exp(E_q log p(w | pi)) p(pi) dpi = log B(n + alpha) - log B(alpha)``,
+  ``B(a) = prod_k Gamma(a_k) / Gamma(sum_k a_k)``;
+* ``"fixed_pi"``: ``pi`` fixed at ``1 / K``, leaving ``KL(q(w) || Categorical(1 / K))``;
+* ``"non_collapsed"``: a variational ``q(pi) = Dirichlet(a)``, leaving
+  ``KL(q(pi) || p(pi)) + E_q(pi) E_q(w) [log q(w) - log p(w | pi)]``.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+from torch import nn
+from torch.distributions import Dirichlet, kl_divergence
+from torch.nn.functional import softplus
+
+CLUSTER_INFERENCE: tuple[str, ...] = ("collapsed", "fixed_pi", "non_collapsed")
 
 
 def log_multivariate_beta(a: torch.Tensor) -> torch.Tensor:
@@ -26,3 +36,82 @@ def collapsed_dirichlet_categorical(phi: torch.Tensor, alpha: torch.Tensor) -> t
 def expected_log_q(phi: torch.Tensor) -> torch.Tensor:
     """``E_q(w) log q(w) = sum_jk phi_jk log phi_jk`` (the negative entropy), a scalar."""
     return torch.special.xlogy(phi, phi).sum()
+
+
+class FeatureClustering(nn.Module):
+    """Assignment posterior ``q(w)`` of ``d`` features to ``K`` clusters and its ELBO terms.
+
+    Parameters
+    ----------
+    n_features
+        Number of features ``d``.
+    n_clusters
+        Number of clusters ``K``.
+    alpha
+        Dirichlet concentration of ``p(pi)``, the same for every cluster.
+    inference
+        One of :data:`CLUSTER_INFERENCE`.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_clusters: int,
+        alpha: float = 0.1,
+        inference: str = "collapsed",
+    ):
+        super().__init__()
+        if inference not in CLUSTER_INFERENCE:
+            raise ValueError(
+                f"Unknown inference {inference!r}; choose one of {CLUSTER_INFERENCE}."
+            )
+        if n_clusters < 1:
+            raise ValueError(f"The number of clusters must be at least 1, got {n_clusters}.")
+        if alpha <= 0:
+            raise ValueError(f"The Dirichlet concentration alpha must be positive, got {alpha}.")
+        self.inference = inference
+        self.logits = nn.Parameter(torch.zeros(n_features, n_clusters))
+        self.register_buffer("alpha", torch.full((n_clusters,), float(alpha)))
+        if inference == "non_collapsed":
+            # start at the Dirichlet posterior of uniform assignments, alpha + d / K
+            start = torch.full((n_clusters,), float(alpha) + n_features / n_clusters)
+            self.concentration_raw = nn.Parameter(start + torch.log(-torch.expm1(-start)))
+
+    @property
+    def phi(self) -> torch.Tensor:
+        """Assignment probabilities ``q(w_j = k)``, ``(d, K)``."""
+        return torch.softmax(self.logits, dim=-1)
+
+    @property
+    def concentration(self) -> torch.Tensor:
+        """Concentration ``a`` of ``q(pi)`` (``"non_collapsed"`` only), ``(K,)``."""
+        return softplus(self.concentration_raw)
+
+    def forward(self, phi: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The clustering part of the negative ELBO, term by term (scalars).
+
+        Parameters
+        ----------
+        phi
+            Assignment probabilities ``(d, K)``; :attr:`phi` if ``None``.
+
+        Returns
+        -------
+        ``"expected_log_q_w"`` (``E_q log q(w)``) and, by inference mode,
+        ``"collapsed_prior"`` (``-(log B(n + alpha) - log B(alpha))``),
+        ``"expected_log_p_w"`` (``-E_q log p(w | pi = 1/K)``, ``"fixed_pi"``) or
+        ``"kl_pi"`` and ``"expected_log_p_w"`` (``KL(q(pi) || p(pi))`` and
+        ``-E_q(pi) E_q(w) log p(w | pi)``, ``"non_collapsed"``). Their sum is the term.
+        """
+        phi = self.phi if phi is None else phi
+        terms = {"expected_log_q_w": expected_log_q(phi)}
+        if self.inference == "collapsed":
+            terms["collapsed_prior"] = -collapsed_dirichlet_categorical(phi, self.alpha)
+        elif self.inference == "fixed_pi":
+            terms["expected_log_p_w"] = phi.sum() * math.log(phi.shape[1])
+        else:
+            concentration = self.concentration
+            expected_log_pi = torch.digamma(concentration) - torch.digamma(concentration.sum())
+            terms["kl_pi"] = kl_divergence(Dirichlet(concentration), Dirichlet(self.alpha))
+            terms["expected_log_p_w"] = -(phi.sum(0) * expected_log_pi).sum()
+        return terms

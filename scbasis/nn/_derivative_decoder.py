@@ -9,23 +9,12 @@ from torch.nn.functional import softplus
 
 from ._derivative_network import DerivativeNetwork
 from ._families import FAMILIES, decreasing, increasing, log_transient, transient_warp
-from ._quadrature import ChebyshevQuadrature, GaussLegendreQuadrature, QuadratureRule
-
-QUADRATURES = ("chebyshev", "gauss_legendre")
+from ._quadrature import make_quadrature
 
 
 def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
     """``softplus^{-1}(y) = log(expm1(y))``, stable for small and large ``y > 0``."""
     return y + torch.log(-torch.expm1(-y))
-
-
-def make_quadrature(name: str, n_nodes: int) -> QuadratureRule:
-    """Build the quadrature rule ``name`` (one of :data:`QUADRATURES`) with ``n_nodes`` nodes."""
-    if name == "chebyshev":
-        return ChebyshevQuadrature(n_nodes)
-    if name == "gauss_legendre":
-        return GaussLegendreQuadrature(n_nodes)
-    raise ValueError(f"Unknown quadrature {name!r}; choose one of {QUADRATURES}.")
 
 
 class DerivativeDecoder(nn.Module):
@@ -50,7 +39,8 @@ class DerivativeDecoder(nn.Module):
         ``"chebyshev"`` (shared nodes per minibatch, fast) or ``"gauss_legendre"`` (per cell,
         the papers' rule).
     n_quadrature
-        Nodes of the rule: the Gauss-Legendre order, or the number of Chebyshev nodes.
+        Nodes of the rule: the Gauss-Legendre order, or the number of Chebyshev nodes;
+        ``None`` takes the rule's default (:data:`~scbasis.nn.DEFAULT_N_QUADRATURE`).
     x0_init
         Initial ``x0`` ``(d,)`` (e.g. the gene means on the decoder's scale); zeros if ``None``.
     amplitude_init
@@ -75,7 +65,7 @@ class DerivativeDecoder(nn.Module):
         n_layers: int = 1,
         activation: str = "tanh",
         quadrature: str = "chebyshev",
-        n_quadrature: int = 48,
+        n_quadrature: int | None = None,
         x0_init: np.ndarray | None = None,
         amplitude_init: np.ndarray | None = None,
         baseline_init: np.ndarray | None = None,

@@ -20,6 +20,22 @@ def make_activation(name: str) -> type[nn.Module]:
     return ACTIVATIONS[name]
 
 
+def mlp_layers(
+    n_input: int, n_output: int, n_hidden: int = 64, n_layers: int = 1, activation: str = "tanh"
+) -> list[nn.Module]:
+    """Layers of a multilayer perceptron ``n_input -> n_hidden (x n_layers) -> n_output``.
+
+    ``n_layers = 0`` gives a single linear layer; the output layer has no activation.
+    """
+    act = make_activation(activation)
+    layers: list[nn.Module] = []
+    n_in = n_input
+    for _ in range(n_layers):
+        layers += [nn.Linear(n_in, n_hidden), act()]
+        n_in = n_hidden
+    return [*layers, nn.Linear(n_in, n_output)]
+
+
 class DerivativeNetwork(nn.Module):
     """A multilayer perceptron from the scalar latent time to non-negative derivatives.
 
@@ -39,14 +55,9 @@ class DerivativeNetwork(nn.Module):
         self, n_output: int, n_hidden: int = 64, n_layers: int = 1, activation: str = "tanh"
     ):
         super().__init__()
-        act = make_activation(activation)
-        layers: list[nn.Module] = []
-        n_in = 1
-        for _ in range(n_layers):
-            layers += [nn.Linear(n_in, n_hidden), act()]
-            n_in = n_hidden
-        layers += [nn.Linear(n_in, n_output), nn.Softplus()]
-        self.mlp = nn.Sequential(*layers)
+        self.mlp = nn.Sequential(
+            *mlp_layers(1, n_output, n_hidden, n_layers, activation), nn.Softplus()
+        )
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         """Evaluate the derivatives at points ``t`` ``(P,)``; returns ``(P, n_output)`` >= 0."""

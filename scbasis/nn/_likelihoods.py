@@ -6,17 +6,17 @@ import math
 
 import torch
 from scvi.distributions import NegativeBinomial, ZeroInflatedNegativeBinomial
-from torch.distributions import Normal, Poisson
+from torch.distributions import Bernoulli, Normal, Poisson
 from torch.nn.functional import softplus
 
-LIKELIHOODS: tuple[str, ...] = ("zinb", "nb", "poisson", "gaussian")
+LIKELIHOODS: tuple[str, ...] = ("zinb", "nb", "poisson", "gaussian", "bernoulli")
 COUNT_LIKELIHOODS: tuple[str, ...] = ("zinb", "nb", "poisson")
 
 
 def check_likelihood(likelihood: str, allowed: tuple[str, ...] = LIKELIHOODS) -> str:
     """Return ``likelihood`` if it is one of ``allowed``, else raise a clear error."""
     if likelihood not in allowed:
-        raise ValueError(f"Unknown likelihood {likelihood!r}; choose one of {allowed}.")
+        raise ValueError(f"likelihood={likelihood!r} is not available; choose one of {allowed}.")
     return likelihood
 
 
@@ -28,6 +28,7 @@ def family_log_likelihood(
     theta: torch.Tensor | None = None,
     zi_logits: torch.Tensor | None = None,
     scale: torch.Tensor | None = None,
+    logits: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Log-likelihood of every observation under every family's mean.
 
@@ -45,6 +46,8 @@ def family_log_likelihood(
         Zero-inflation logits, ``(N, d)`` (``"zinb"``).
     scale
         Gaussian standard deviation, ``(d,)`` (``"gaussian"``).
+    logits
+        Bernoulli logits per family, ``(N, d, K)`` (``"bernoulli"``, which ignores ``mean``).
 
     Returns
     -------
@@ -61,6 +64,8 @@ def family_log_likelihood(
         dist = Poisson(mean, validate_args=False)
     elif likelihood == "gaussian":
         dist = Normal(mean, scale[:, None])
+    elif likelihood == "bernoulli":
+        dist = Bernoulli(logits=logits, validate_args=False)
     else:
         check_likelihood(likelihood)
     return dist.log_prob(xk.expand_as(mean))
@@ -76,6 +81,7 @@ def cell_log_likelihood(
     theta: torch.Tensor | None = None,
     zi_logits: torch.Tensor | None = None,
     scale: torch.Tensor | None = None,
+    logits: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-cell log-likelihood under the assignment weights, ``sum_jk w_jk log p(x_ij | k)``.
 
@@ -89,7 +95,8 @@ def cell_log_likelihood(
     * NB: ``x u - (theta + x) softplus(u)`` (plus the family-independent terms);
     * ZINB: that NB term for ``x > 0``, ``softplus(-pi - theta softplus(u))`` for ``x = 0``,
       with ``-softplus(pi)`` resp. ``-softplus(-pi)`` once per ``(cell, gene)``;
-    * Poisson: ``x log mu - mu`` and ``-lgamma(x + 1)``.
+    * Poisson: ``x log mu - mu`` and ``-lgamma(x + 1)``;
+    * Bernoulli: ``x l - softplus(l)`` for logits ``l``.
 
     scvi-tools adds ``eps = 1e-8`` inside its logarithms; this exact form differs from it by
     about ``x eps / mu + theta eps / (theta + mu)`` per entry (relative ``1e-6`` or less for
@@ -113,12 +120,16 @@ def cell_log_likelihood(
         Zero-inflation logits, ``(N, d)`` (``"zinb"``).
     scale
         Gaussian standard deviation, ``(d,)`` (``"gaussian"``).
+    logits
+        Bernoulli logits per family, ``(N, d, K)`` (``"bernoulli"``).
 
     Returns
     -------
     ``sum_jk w_jk log p(x_ij | k)``, shape ``(N,)``.
     """
     check_likelihood(likelihood)
+    if likelihood == "bernoulli":
+        return torch.einsum("idk,dk->i", x[..., None] * logits - softplus(logits), weights)
     if likelihood == "gaussian":
         residual = ((x[..., None] - mean) / scale[:, None]).square()
         normaliser = torch.log(scale).sum() + 0.5 * math.log(2 * math.pi) * x.shape[1]

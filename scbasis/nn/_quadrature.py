@@ -158,6 +158,29 @@ class ChebyshevQuadrature(QuadratureRule):
         return weights @ surrogate, moments
 
 
+QUADRATURES: tuple[str, ...] = ("chebyshev", "gauss_legendre")
+#: Nodes per rule when none are given: 48 Chebyshev nodes, the papers' Gauss-Legendre order 15.
+DEFAULT_N_QUADRATURE: dict[str, int] = {"chebyshev": 48, "gauss_legendre": 15}
+
+
+def make_quadrature(name: str, n_nodes: int | None = None) -> QuadratureRule:
+    """Build the quadrature rule ``name`` (one of :data:`QUADRATURES`).
+
+    Parameters
+    ----------
+    name
+        ``"chebyshev"`` (:class:`ChebyshevQuadrature`) or ``"gauss_legendre"``
+        (:class:`GaussLegendreQuadrature`).
+    n_nodes
+        Nodes of the rule; ``None`` takes :data:`DEFAULT_N_QUADRATURE`.
+    """
+    if name not in QUADRATURES:
+        raise ValueError(f"Unknown quadrature {name!r}; choose one of {QUADRATURES}.")
+    n_nodes = DEFAULT_N_QUADRATURE[name] if n_nodes is None else n_nodes
+    rule = ChebyshevQuadrature if name == "chebyshev" else GaussLegendreQuadrature
+    return rule(n_nodes)
+
+
 def _chebyshev_points(n: int) -> np.ndarray:
     """Chebyshev points of the first kind on ``[-1, 1]``, ``(n,)``."""
     return np.cos(np.pi * (np.arange(n) + 0.5) / n)

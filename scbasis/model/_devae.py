@@ -1,0 +1,184 @@
+"""The user-facing DeVAE model, with the plain and linear VAE baselines as decoder options."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from scbasis.module import DECODERS, DeVAEModule
+from scbasis.nn import CONSTRAINTS, check_constraints
+
+from ._base import PseudotimeModel, ResultKey
+
+Constraint = Literal["increasing", "decreasing", "free"]
+# decoder kind -> (display name, default results key)
+_NAMES = {
+    "derivative": ("DeVAE", "devae"),
+    "mlp": ("VAE", "vae"),
+    "linear": ("Linear VAE", "linear_vae"),
+}
+
+
+def feature_constraints(
+    constraint: str | Sequence[str] | pd.Series, var_names: pd.Index
+) -> list[str]:
+    """One constraint per feature from a single value, a sequence or a Series by var name."""
+    if isinstance(constraint, str):
+        return check_constraints([constraint] * len(var_names))
+    if isinstance(constraint, pd.Series):
+        missing = var_names.difference(constraint.index)
+        if len(missing):
+            raise ValueError(
+                f"constraint has no entry for features {list(missing[:5])}; pass a Series "
+                "indexed by var_names (e.g. an adata.var column) covering every feature."
+            )
+        constraint = constraint.loc[var_names]
+    constraints = list(constraint)
+    if len(constraints) != len(var_names):
+        raise ValueError(
+            f"constraint has {len(constraints)} entries but the data has {len(var_names)} "
+            "features; pass one value, or one per feature."
+        )
+    return check_constraints(constraints)
+
+
+class DeVAE(PseudotimeModel):
+    """DeVAE: a latent pseudotime whose decoder is written in derivative space.
+
+    Feature ``j`` follows ``x_j(z) = x0_j + sum_p int_0^{z_p} f_j^(p)`` (Danks & Yau, ICML 2021,
+    section 3), monotone increasing, monotone decreasing or unconstrained in every latent
+    coordinate, as chosen per feature. Without clustering; for tabular data such as regional
+    brain volumes (Gaussian likelihood, the default) or for counts.
+
+    ``decoder="mlp"`` and ``decoder="linear"`` turn the same model into the papers' plain VAE
+    and linear VAE baselines (Table 2): an unconstrained network, or a linear map, from ``z``.
+
+    Parameters
+    ----------
+    adata
+        AnnData registered with :meth:`setup_anndata`. The Gaussian likelihood takes any real
+        values; standardise features of different units first (e.g. ``sc.pp.scale``).
+    constraint
+        ``"increasing"``, ``"decreasing"`` or ``"free"``: one value for every feature, one per
+        feature, or a Series indexed by var names such as an ``adata.var`` column. ``None``
+        gives ``"increasing"`` for the derivative decoder and ``"free"`` for the baselines,
+        which accept no other.
+    n_latent
+        Latent dimension ``p``.
+    decoder
+        ``"derivative"`` (DeVAE), ``"mlp"`` (plain VAE) or ``"linear"`` (linear VAE).
+    n_hidden
+        Hidden width of the encoder and decoder networks.
+    likelihood
+        ``"gaussian"`` (default), ``"nb"``, ``"zinb"``, ``"poisson"`` (raw counts, means scaled by
+        each cell's library size) or ``"bernoulli"``.
+    quadrature, n_quadrature
+        Quadrature rule of the derivative decoder (see :class:`BasisDeVAE`).
+    likelihood_path
+        ``"fused"`` (default) or ``"reference"``.
+    beta
+        Weight of ``KL(q(z) || p(z))``.
+    n_layers_encoder, n_layers_decoder
+        Hidden layers of the encoder and of the decoder networks.
+    activation
+        Hidden activation of the decoder networks.
+
+    Examples
+    --------
+    >>> scbasis.model.DeVAE.setup_anndata(adata)  # standardised brain volumes
+    >>> model = scbasis.model.DeVAE(adata, constraint="decreasing")
+    >>> model.train(max_epochs=50)
+    >>> model.write_results()  # adata.obs["devae_pseudotime"]
+    """
+
+    _module_cls = DeVAEModule
+    _mirror_families = (("increasing", "decreasing"),)
+
+    def __init__(
+        self,
+        adata: AnnData | None = None,
+        constraint: Constraint | Sequence[str] | pd.Series | None = None,
+        n_latent: int = 1,
+        decoder: Literal["derivative", "mlp", "linear"] = "derivative",
+        n_hidden: int = 64,
+        likelihood: Literal["gaussian", "nb", "zinb", "poisson", "bernoulli"] = "gaussian",
+        quadrature: Literal["chebyshev", "gauss_legendre"] = "chebyshev",
+        n_quadrature: int | None = None,
+        likelihood_path: Literal["fused", "reference"] = "fused",
+        beta: float = 1.0,
+        n_layers_encoder: int = 1,
+        n_layers_decoder: int = 1,
+        activation: str = "tanh",
+        **module_kwargs,
+    ):
+        super().__init__(adata)
+        if decoder not in DECODERS:
+            raise ValueError(f"Unknown decoder {decoder!r}; choose one of {DECODERS}.")
+        if n_latent < 1:
+            raise ValueError(f"n_latent must be at least 1, got {n_latent}.")
+        var_names = self.adata.var_names
+        default = "increasing" if decoder == "derivative" else "free"
+        constraints = feature_constraints(default if constraint is None else constraint, var_names)
+        if decoder != "derivative" and set(constraints) != {"free"}:
+            raise ValueError(
+                f"decoder={decoder!r} has no shape constraints; use decoder='derivative' for "
+                "monotone features, or constraint='free'."
+            )
+        self._validate_data_for(self.adata, likelihood)
+        #: The decoder kind, one of ``"derivative"``, ``"mlp"``, ``"linear"``.
+        self.decoder = decoder
+        #: Shape constraint per feature in the module's latent sign.
+        self.constraints = constraints
+        self.module = self._module_cls(
+            self.summary_stats.n_vars,
+            constraints=constraints,
+            n_latent=n_latent,
+            n_batch=self.summary_stats.n_batch,
+            decoder=decoder,
+            n_hidden=n_hidden,
+            n_layers_encoder=n_layers_encoder,
+            n_layers_decoder=n_layers_decoder,
+            activation=activation,
+            likelihood=likelihood,
+            quadrature=quadrature,
+            n_quadrature=n_quadrature,
+            likelihood_path=likelihood_path,
+            beta=beta,
+            x0_init=self._initial_intercepts(likelihood),
+            **module_kwargs,
+        )
+        counts = pd.Series(constraints).value_counts()
+        shapes = (
+            ", ".join(f"{n} {c}" for c, n in counts.items()) if decoder == "derivative" else ""
+        )
+        self._model_summary_string = (
+            f"{_NAMES[decoder][0]} model with n_latent: {n_latent}, n_hidden: {n_hidden}, "
+            f"likelihood: {likelihood}" + (f", features: {shapes}." if shapes else ".")
+        )
+        self.init_params_ = self._get_init_params(locals())
+
+    @property
+    def _results_key(self) -> str:
+        """``"devae"``, or ``"vae"`` / ``"linear_vae"`` for the baselines."""
+        return _NAMES[self.decoder][1]
+
+    def get_feature_constraints(self) -> pd.Series:
+        """Each feature's shape along the (oriented) pseudotime, one of :data:`CONSTRAINTS`."""
+        return pd.Series(
+            pd.Categorical(self._mirrored(self.constraints), categories=list(CONSTRAINTS)),
+            index=self.adata_manager.adata.var_names.copy(),
+            name="constraint",
+        )
+
+    def _annotate_trends(self, trends: AnnData, mean: np.ndarray, gene_idx: np.ndarray) -> None:
+        trends.var["constraint"] = self.get_feature_constraints().iloc[gene_idx].to_numpy()
+
+    def _feature_results(self, key_added: str) -> dict[ResultKey, Any]:
+        return {
+            ("var", f"{key_added}_constraint"): self.get_feature_constraints().to_numpy(),
+            **super()._feature_results(key_added),
+        }

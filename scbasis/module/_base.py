@@ -1,0 +1,349 @@
+"""What every scbasis module shares: encoder, observation model, batch offsets and the ELBO."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from scvi import REGISTRY_KEYS
+from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
+from scvi.nn import Encoder
+from torch import nn
+from torch.distributions import Normal, kl_divergence
+from torch.nn.functional import softplus
+
+from scbasis.nn import (
+    COUNT_LIKELIHOODS,
+    LIKELIHOODS,
+    cell_log_likelihood,
+    check_likelihood,
+    family_log_likelihood,
+    mlp_layers,
+)
+
+LIKELIHOOD_PATHS: tuple[str, ...] = ("fused", "reference")
+# generative outputs that parameterise the reference path's distributions
+_DISTRIBUTION_PARAMETERS = ("mean", "theta", "zi_logits", "scale", "logits")
+
+
+class PseudotimeModule(BaseModuleClass):
+    """Base of the scbasis modules: ``q(z | x)``, curves per feature and family, and the ELBO.
+
+    A subclass provides the decoder through :meth:`decode` (curves on the likelihood's link
+    scale, one column per family or basis function), the assignment weights :attr:`phi` and
+    its global terms through :meth:`clustering_terms` and :meth:`prior_terms`. This base adds
+    per-batch, per-feature offsets on the link scale and the observation model:
+
+    * counts (``"zinb"``, ``"nb"``, ``"poisson"``): ``log mu = curve + offset + log l_i``, with
+      ``l_i`` the cell's library size;
+    * ``"gaussian"``: ``mean = curve + offset``;
+    * ``"bernoulli"``: ``logit = curve + offset``.
+
+    The offsets do not depend on ``z``, so each family's shape holds within every batch. The
+    first batch is the reference (offset 0), which keeps the offsets identifiable next to the
+    per-feature intercepts of the decoders.
+
+    The loss, per training cell, is
+
+    ``mean_i [-sum_jk phi_jk log p(x_ij | z_i, k) + beta KL(q(z_i) || N(0, I))]
+    + (gamma sum(clustering_terms) + sum(prior_terms)) / N``,
+
+    with ``beta`` and ``gamma`` multiplied by the training plan's annealing weight.
+
+    Parameters
+    ----------
+    n_input
+        Number of features ``d``.
+    n_latent
+        Latent dimension ``p``.
+    n_batch
+        Number of batches (1: no offsets).
+    n_hidden
+        Hidden width of the encoder and of the zero-inflation network.
+    n_layers_encoder
+        Hidden layers of the encoder.
+    activation
+        Hidden activation of the zero-inflation network.
+    likelihood
+        One of :attr:`likelihoods`.
+    likelihood_path
+        ``"fused"`` (default): :func:`~scbasis.nn.cell_log_likelihood`, family-independent
+        terms once per entry and count terms only at non-zero counts. ``"reference"``: every
+        family through the distributions (:func:`~scbasis.nn.family_log_likelihood`).
+    beta
+        Weight of ``KL(q(z) || p(z))``.
+    gamma
+        Weight of the clustering terms.
+    """
+
+    #: Likelihoods the module accepts.
+    likelihoods: tuple[str, ...] = LIKELIHOODS
+
+    def __init__(
+        self,
+        n_input: int,
+        *,
+        n_latent: int = 1,
+        n_batch: int = 1,
+        n_hidden: int = 64,
+        n_layers_encoder: int = 1,
+        activation: str = "tanh",
+        likelihood: str = "gaussian",
+        likelihood_path: str = "fused",
+        beta: float = 1.0,
+        gamma: float = 1.0,
+    ):
+        super().__init__()
+        self.likelihood = check_likelihood(likelihood, self.likelihoods)
+        if likelihood_path not in LIKELIHOOD_PATHS:
+            raise ValueError(
+                f"Unknown likelihood_path {likelihood_path!r}; choose one of {LIKELIHOOD_PATHS}."
+            )
+        self.likelihood_path = likelihood_path
+        self.is_count_model = likelihood in COUNT_LIKELIHOODS
+        self.n_latent = n_latent
+        self.beta = beta
+        self.gamma = gamma
+        self.encoder = Encoder(
+            n_input,
+            n_latent,
+            n_cat_list=[n_batch],
+            n_layers=n_layers_encoder,
+            n_hidden=n_hidden,
+            dropout_rate=0.0,
+            use_batch_norm=False,
+            return_dist=True,
+        )
+        self.batch_offset_raw = (
+            nn.Parameter(torch.zeros(n_batch - 1, n_input)) if n_batch > 1 else None
+        )
+        if likelihood in ("nb", "zinb"):
+            self.log_theta = nn.Parameter(torch.zeros(n_input))
+        if likelihood == "zinb":
+            self.zero_inflation = nn.Sequential(
+                *mlp_layers(n_latent, n_input, n_hidden, 1, activation)
+            )
+        if likelihood == "gaussian":
+            self.scale_raw = nn.Parameter(torch.full((n_input,), -2.0))
+
+    # ------------------------------------------------------------------ subclass hooks
+    @property
+    def phi(self) -> torch.Tensor:
+        """Weights of the families per feature, ``(d, K)``, rows summing to 1."""
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Curves of every feature under every family at ``z`` ``(N, p)``: ``(N, d, K)``."""
+        raise NotImplementedError
+
+    def clustering_terms(self, phi: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Terms of the negative ELBO from the assignments, weighted by ``gamma``."""
+        return {}
+
+    def prior_terms(self) -> dict[str, torch.Tensor]:
+        """Negative log priors (MAP) of global decoder parameters, unweighted."""
+        return {}
+
+    # ------------------------------------------------------------------ shared parts
+    @property
+    def batch_offsets(self) -> torch.Tensor | None:
+        """Per-batch, per-feature offsets on the link scale, ``(n_batch, d)``; first row 0."""
+        if self.batch_offset_raw is None:
+            return None
+        reference = self.batch_offset_raw.new_zeros(1, self.batch_offset_raw.shape[1])
+        return torch.cat([reference, self.batch_offset_raw])
+
+    def _get_inference_input(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {
+            "x": tensors[REGISTRY_KEYS.X_KEY],
+            "batch_index": tensors.get(REGISTRY_KEYS.BATCH_KEY),
+            "size_factor": tensors.get(REGISTRY_KEYS.SIZE_FACTOR_KEY),
+        }
+
+    def _get_generative_input(
+        self, tensors: dict[str, torch.Tensor], inference_outputs: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        return {
+            "z": inference_outputs["z"],
+            "library": inference_outputs["library"],
+            "batch_index": tensors.get(REGISTRY_KEYS.BATCH_KEY),
+        }
+
+    @auto_move_data
+    def inference(
+        self,
+        x: torch.Tensor,
+        batch_index: torch.Tensor | None = None,
+        size_factor: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor | Normal]:
+        """Encode cells into ``q(z | x)`` and sample ``z``.
+
+        Parameters
+        ----------
+        x
+            Data ``(N, d)``: counts, or values for the Gaussian and Bernoulli likelihoods.
+        batch_index
+            Batch of each cell ``(N, 1)``, an input of the encoder; batch 0 if ``None``.
+        size_factor
+            Per-cell size factors ``(N, 1)``; the observed total counts are used when ``None``.
+
+        Returns
+        -------
+        ``qz`` (Normal over ``(N, p)``), a sample ``z`` ``(N, p)`` and the log library size
+        ``library`` ``(N, 1)`` (zeros for non-count likelihoods).
+        """
+        encoder_input = torch.log1p(x) if self.is_count_model else x
+        if batch_index is None:
+            batch_index = x.new_zeros(x.shape[0], 1)
+        qz, z = self.encoder(encoder_input, batch_index)
+        if not self.is_count_model:
+            library = x.new_zeros(x.shape[0], 1)
+        elif size_factor is not None:
+            library = torch.log(size_factor)
+        else:
+            library = torch.log(x.sum(1, keepdim=True))
+        return {"qz": qz, "z": z, "library": library}
+
+    @auto_move_data
+    def generative(
+        self,
+        z: torch.Tensor,
+        library: torch.Tensor,
+        batch_index: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Likelihood parameters of every feature under every family at ``z``.
+
+        Parameters
+        ----------
+        z
+            Latent points ``(N, p)``.
+        library
+            Log library sizes ``(N, 1)`` (ignored by non-count likelihoods).
+        batch_index
+            Batch of each cell ``(N, 1)``; the reference batch (no offset) if ``None``.
+
+        Returns
+        -------
+        ``mean`` ``(N, d, K)`` (for counts also ``log_mean``, for Bernoulli ``logits``) and the
+        likelihood's other parameters: ``theta`` ``(d,)``, ``zi_logits`` ``(N, d)``, ``scale``
+        ``(d,)`` where they apply.
+        """
+        link = self.decode(z)
+        offsets = self.batch_offsets
+        if offsets is not None and batch_index is not None:
+            link = link + offsets[batch_index[:, 0].long()][..., None]
+        outputs: dict[str, torch.Tensor] = {}
+        if self.is_count_model:
+            outputs["log_mean"] = link + library[..., None]
+            outputs["mean"] = torch.exp(outputs["log_mean"])
+        elif self.likelihood == "bernoulli":
+            outputs["logits"] = link
+            outputs["mean"] = torch.sigmoid(link)
+        else:
+            outputs["mean"] = link
+            outputs["scale"] = 1e-4 + softplus(self.scale_raw)
+        if self.likelihood in ("nb", "zinb"):
+            outputs["theta"] = torch.exp(self.log_theta)
+        if self.likelihood == "zinb":
+            outputs["zi_logits"] = self.zero_inflation(z)
+        return outputs
+
+    def family_log_likelihood(
+        self, x: torch.Tensor, generative_outputs: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """``log p(x_ij | z_i, family k)`` through the distributions, ``(N, d, K)``."""
+        parameters = {k: v for k, v in generative_outputs.items() if k in _DISTRIBUTION_PARAMETERS}
+        return family_log_likelihood(x, self.likelihood, **parameters)
+
+    def cell_log_likelihood(
+        self,
+        x: torch.Tensor,
+        generative_outputs: dict[str, torch.Tensor],
+        phi: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``sum_jk phi_jk log p(x_ij | z_i, family k)`` per cell, ``(N,)``.
+
+        Taken by the path chosen with ``likelihood_path``; ``phi`` ``(d, K)`` defaults to
+        :attr:`phi`.
+        """
+        phi = self.phi if phi is None else phi
+        if self.likelihood_path == "reference":
+            log_p = self.family_log_likelihood(x, generative_outputs)
+            return torch.einsum("idk,dk->i", log_p, phi)
+        return cell_log_likelihood(x, self.likelihood, phi, **generative_outputs)
+
+    def loss(
+        self,
+        tensors: dict[str, torch.Tensor],
+        inference_outputs: dict[str, torch.Tensor],
+        generative_outputs: dict[str, torch.Tensor],
+        kl_weight: float = 1.0,
+        n_obs: int = 1,
+    ) -> LossOutput:
+        """The negative ELBO per training cell (see the class description).
+
+        The papers' losses sum cell-level terms over all ``N`` cells and add the global terms
+        once. With minibatches we minimise that loss divided by ``N``: the minibatch mean of
+        the cell-level terms plus the global terms over ``N``.
+
+        Parameters
+        ----------
+        tensors, inference_outputs, generative_outputs
+            As produced by the forward pass.
+        kl_weight
+            Annealing factor in ``[0, 1]`` (from the training plan) applied to ``beta`` and
+            ``gamma``.
+        n_obs
+            Number of training cells ``N``, set by the training plan.
+
+        Returns
+        -------
+        :class:`~scvi.module.base.LossOutput` with the unweighted terms:
+        ``reconstruction_loss`` and ``kl_local`` per cell, ``kl_global`` (the sum of the
+        clustering and prior terms) and each global term in ``extra_metrics``.
+        """
+        x = tensors[REGISTRY_KEYS.X_KEY]
+        phi = self.phi
+        reconstruction = -self.cell_log_likelihood(x, generative_outputs, phi)
+        qz = inference_outputs["qz"]
+        kl_z = kl_divergence(qz, Normal(torch.zeros_like(qz.loc), torch.ones_like(qz.scale)))
+        kl_z = kl_z.sum(-1)
+        clustering, priors = self.clustering_terms(phi), self.prior_terms()
+        clustering_total = sum(clustering.values(), x.new_zeros(()))
+        prior_total = sum(priors.values(), x.new_zeros(()))
+        weighted_global = self.gamma * kl_weight * clustering_total + prior_total
+        loss = torch.mean(reconstruction + self.beta * kl_weight * kl_z) + weighted_global / n_obs
+        return LossOutput(
+            loss=loss,
+            reconstruction_loss=reconstruction,
+            kl_local=kl_z,
+            kl_global=clustering_total + prior_total,
+            extra_metrics={k: v.detach() for k, v in (clustering | priors).items()},
+        )
+
+    @torch.inference_mode()
+    def marginal_ll(
+        self, tensors: dict[str, torch.Tensor], n_mc_samples: int = 100, return_mean: bool = False
+    ) -> torch.Tensor | float:
+        """Importance-sampling estimate of ``log p(x_i)`` with ``q(z | x)`` as proposal.
+
+        The likelihood of a cell is taken under the weights :attr:`phi`, as in the training
+        objective.
+
+        Returns
+        -------
+        Per-cell estimates ``(N,)``, or their mean when ``return_mean``.
+        """
+        inference_outputs = self.inference(**self._get_inference_input(tensors))
+        qz, library = inference_outputs["qz"], inference_outputs["library"]
+        x = tensors[REGISTRY_KEYS.X_KEY].to(qz.loc.device)
+        batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
+        log_weights = []
+        for _ in range(n_mc_samples):
+            z = qz.sample()
+            generative_outputs = self.generative(z, library, batch_index)
+            log_px = self.cell_log_likelihood(x, generative_outputs)
+            log_pz = Normal(0.0, 1.0).log_prob(z).sum(-1)
+            log_weights.append(log_px + log_pz - qz.log_prob(z).sum(-1))
+        log_ml = torch.logsumexp(torch.stack(log_weights), dim=0) - math.log(n_mc_samples)
+        return log_ml.mean().item() if return_mean else log_ml
