@@ -44,7 +44,8 @@ class BasisVAE(ClusteredPseudotimeModel):
     n_hidden
         Hidden width of the encoder, the basis network and the zero-inflation network.
     alpha
-        Dirichlet concentration of ``p(pi)``.
+        Dirichlet concentration of ``p(pi)`` (the reference implementation: 1; smaller values,
+        e.g. 0.1, favour fewer clusters when ``n_basis`` is over-specified).
     beta
         Weight of both ``KL(q(z) || p(z))`` and the clustering terms (supplement, appendix B:
         1 for moderate data, 20 for single-cell data).
@@ -58,7 +59,8 @@ class BasisVAE(ClusteredPseudotimeModel):
     n_layers_encoder
         Hidden layers of the encoder.
     activation
-        Hidden activation of the basis network (the reference implementation: softplus).
+        Hidden activation of the basis network (the reference implementation: softplus; tanh
+        separated the groups of the reference's toy data more reliably in our runs).
 
     Notes
     -----
@@ -68,7 +70,8 @@ class BasisVAE(ClusteredPseudotimeModel):
     lambda f``, instead of ``mu = softplus(lambda f)`` on raw counts; the priors enter with
     their correct signs (the reference adds ``log Gamma(lambda)`` to the loss instead of
     subtracting it); and ``"non_collapsed"`` uses ``E_q log pi`` in closed form instead of one
-    sample of ``q(pi)``.
+    sample of ``q(pi)``. The assignment logits start at random (standard normal) rather than
+    at zero, which breaks the symmetry between basis functions.
 
     Examples
     --------
@@ -92,14 +95,14 @@ class BasisVAE(ClusteredPseudotimeModel):
         inference: Literal["collapsed", "fixed_pi", "non_collapsed"] = "collapsed",
         basis_network: Literal["mlp", "linear"] = "mlp",
         n_hidden: int = 64,
-        alpha: float = 0.1,
+        alpha: float = 1.0,
         beta: float = 1.0,
         max_delta: float = 1.5,
         min_lambda: float = 0.25,
         max_lambda: float = 1.75,
         likelihood_path: Literal["fused", "reference"] = "fused",
         n_layers_encoder: int = 1,
-        activation: str = "softplus",
+        activation: str = "tanh",
         **module_kwargs,
     ):
         super().__init__(adata)

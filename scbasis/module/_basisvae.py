@@ -65,14 +65,14 @@ class BasisVAEModule(PseudotimeModule):
         n_basis: int = 3,
         n_hidden: int = 64,
         n_layers_encoder: int = 1,
-        activation: str = "softplus",
+        activation: str = "tanh",
         basis_network: str = "mlp",
         likelihood: str = "gaussian",
         likelihood_path: str = "fused",
         scale_invariance: bool = True,
         translation_invariance: bool = False,
         inference: str = "collapsed",
-        alpha: float = 0.1,
+        alpha: float = 1.0,
         beta: float = 1.0,
         max_delta: float = 1.5,
         min_lambda: float = 0.25,
@@ -105,7 +105,8 @@ class BasisVAEModule(PseudotimeModule):
             max_lambda=max_lambda,
             intercept_init=intercept_init,
         )
-        self.clustering = FeatureClustering(n_input, n_basis, alpha, inference)
+        # random starting assignments break the symmetry between the basis functions
+        self.clustering = FeatureClustering(n_input, n_basis, alpha, inference, logits_init_sd=1.0)
 
     @property
     def phi(self) -> torch.Tensor:

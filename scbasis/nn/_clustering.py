@@ -51,6 +51,10 @@ class FeatureClustering(nn.Module):
         Dirichlet concentration of ``p(pi)``, the same for every cluster.
     inference
         One of :data:`CLUSTER_INFERENCE`.
+    logits_init_sd
+        Standard deviation of the random initial assignment logits; 0 starts every feature at
+        uniform assignments. Interchangeable clusters (BasisVAE's basis functions) need random
+        starts to break their symmetry; distinct families (BasisDeVAE's) do not.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class FeatureClustering(nn.Module):
         n_clusters: int,
         alpha: float = 0.1,
         inference: str = "collapsed",
+        logits_init_sd: float = 0.0,
     ):
         super().__init__()
         if inference not in CLUSTER_INFERENCE:
@@ -70,7 +75,7 @@ class FeatureClustering(nn.Module):
         if alpha <= 0:
             raise ValueError(f"The Dirichlet concentration alpha must be positive, got {alpha}.")
         self.inference = inference
-        self.logits = nn.Parameter(torch.zeros(n_features, n_clusters))
+        self.logits = nn.Parameter(logits_init_sd * torch.randn(n_features, n_clusters))
         self.register_buffer("alpha", torch.full((n_clusters,), float(alpha)))
         if inference == "non_collapsed":
             # start at the Dirichlet posterior of uniform assignments, alpha + d / K
