@@ -8,7 +8,7 @@
 # falls along a hidden disease time, each with its own onset and steepness, plus noise; the
 # values are standardised, as one would standardise volumes of different regions.
 #
-# Run as a script (`python tutorials/tabular_devae.py`, about a minute on 2 CPU cores) or open
+# Run as a script (`python tutorials/tabular_devae.py`, about two minutes on 2 CPU cores) or open
 # it as a notebook with jupytext.
 
 # %%
@@ -55,7 +55,7 @@ for name, kwargs in models.items():
     scvi.settings.seed = 0
     scbasis.model.DeVAE.setup_anndata(train)
     model = scbasis.model.DeVAE(train, **kwargs)
-    model.train(max_epochs=50, batch_size=128, enable_progress_bar=False)
+    model.train(max_epochs=200, batch_size=128, enable_progress_bar=False)
     latent = model.get_latent_representation(test)
     rho = abs(spearmanr(latent, test.obs["disease_time"])[0])
     print(

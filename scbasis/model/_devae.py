@@ -129,8 +129,8 @@ class DeVAE(PseudotimeModel):
                 "monotone features, or constraint='free'."
             )
         self._validate_data_for(self.adata, likelihood)
-        #: The decoder kind, one of ``"derivative"``, ``"mlp"``, ``"linear"``.
-        self.decoder = decoder
+        #: The decoder, one of ``"derivative"``, ``"mlp"``, ``"linear"``.
+        self.decoder_type = decoder
         #: Shape constraint per feature in the module's latent sign.
         self.constraints = constraints
         self.module = self._module_cls(
@@ -164,7 +164,7 @@ class DeVAE(PseudotimeModel):
     @property
     def _results_key(self) -> str:
         """``"devae"``, or ``"vae"`` / ``"linear_vae"`` for the baselines."""
-        return _NAMES[self.decoder][1]
+        return _NAMES[self.decoder_type][1]
 
     def get_feature_constraints(self) -> pd.Series:
         """Each feature's shape along the (oriented) pseudotime, one of :data:`CONSTRAINTS`."""
@@ -175,10 +175,12 @@ class DeVAE(PseudotimeModel):
         )
 
     def _annotate_trends(self, trends: AnnData, mean: np.ndarray, gene_idx: np.ndarray) -> None:
-        trends.var["constraint"] = self.get_feature_constraints().iloc[gene_idx].to_numpy()
+        if self.decoder_type == "derivative":
+            trends.var["constraint"] = self.get_feature_constraints().iloc[gene_idx].to_numpy()
 
     def _feature_results(self, key_added: str) -> dict[ResultKey, Any]:
-        return {
-            ("var", f"{key_added}_constraint"): self.get_feature_constraints().to_numpy(),
-            **super()._feature_results(key_added),
-        }
+        results = super()._feature_results(key_added)
+        if self.decoder_type == "derivative":
+            constraints = self.get_feature_constraints().to_numpy()
+            results[("var", f"{key_added}_constraint")] = constraints
+        return results
