@@ -103,7 +103,7 @@ def _tabular(seed: int = 0, n_obs: int = 400) -> AnnData:
 def tabular_model():
     adata = _tabular()
     DeVAE.setup_anndata(adata)
-    model = DeVAE(adata, constraint=adata.var["direction"], n_hidden=32)
+    model = DeVAE(adata, constraint="direction", n_hidden=32)  # an adata.var column
     model.train(max_epochs=60, batch_size=64, **QUIET)
     return adata, model
 
@@ -160,6 +160,8 @@ def test_constraint_errors_name_the_fix():
         DeVAE(adata, constraint=["increasing"] * 3)
     with pytest.raises(ValueError, match="no entry for features"):
         DeVAE(adata, constraint=adata.var["direction"].iloc[:4])
+    series = DeVAE(adata, constraint=adata.var["direction"], n_hidden=4)
+    assert series.constraints == list(adata.var["direction"])
     with pytest.raises(ValueError, match="no shape constraints"):
         DeVAE(adata, decoder="mlp", constraint="increasing")
     with pytest.raises(ValueError, match="raw counts"):

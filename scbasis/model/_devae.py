@@ -24,23 +24,30 @@ _NAMES = {
 
 
 def feature_constraints(
-    constraint: str | Sequence[str] | pd.Series, var_names: pd.Index
+    constraint: str | Sequence[str] | pd.Series, var: pd.DataFrame
 ) -> list[str]:
-    """One constraint per feature from a single value, a sequence or a Series by var name."""
+    """One constraint per feature of ``var`` from the forms :class:`DeVAE` accepts.
+
+    A single constraint, the name of a ``var`` column holding them, a sequence with one per
+    feature, or a Series indexed by var names.
+    """
     if isinstance(constraint, str):
-        return check_constraints([constraint] * len(var_names))
+        if constraint not in CONSTRAINTS and constraint in var.columns:
+            constraint = var[constraint]
+        else:
+            return check_constraints([constraint] * len(var))
     if isinstance(constraint, pd.Series):
-        missing = var_names.difference(constraint.index)
+        missing = var.index.difference(constraint.index)
         if len(missing):
             raise ValueError(
                 f"constraint has no entry for features {list(missing[:5])}; pass a Series "
                 "indexed by var_names (e.g. an adata.var column) covering every feature."
             )
-        constraint = constraint.loc[var_names]
+        constraint = constraint.loc[var.index]
     constraints = list(constraint)
-    if len(constraints) != len(var_names):
+    if len(constraints) != len(var):
         raise ValueError(
-            f"constraint has {len(constraints)} entries but the data has {len(var_names)} "
+            f"constraint has {len(constraints)} entries but the data has {len(var)} "
             "features; pass one value, or one per feature."
         )
     return check_constraints(constraints)
@@ -63,8 +70,9 @@ class DeVAE(PseudotimeModel):
         AnnData registered with :meth:`setup_anndata`. The Gaussian likelihood takes any real
         values; standardise features of different units first (e.g. ``sc.pp.scale``).
     constraint
-        ``"increasing"``, ``"decreasing"`` or ``"free"``: one value for every feature, one per
-        feature, or a Series indexed by var names such as an ``adata.var`` column. ``None``
+        ``"increasing"``, ``"decreasing"`` or ``"free"``: one value for every feature, the name
+        of an ``adata.var`` column holding one per feature, a sequence with one per feature, or
+        a Series indexed by var names. ``None``
         gives ``"increasing"`` for the derivative decoder and ``"free"`` for the baselines,
         which accept no other.
     n_latent
@@ -120,9 +128,10 @@ class DeVAE(PseudotimeModel):
             raise ValueError(f"Unknown decoder {decoder!r}; choose one of {DECODERS}.")
         if n_latent < 1:
             raise ValueError(f"n_latent must be at least 1, got {n_latent}.")
-        var_names = self.adata.var_names
         default = "increasing" if decoder == "derivative" else "free"
-        constraints = feature_constraints(default if constraint is None else constraint, var_names)
+        constraints = feature_constraints(
+            default if constraint is None else constraint, self.adata.var
+        )
         if decoder != "derivative" and set(constraints) != {"free"}:
             raise ValueError(
                 f"decoder={decoder!r} has no shape constraints; use decoder='derivative' for "
