@@ -154,8 +154,10 @@ def test_count_likelihoods_on_counts(likelihood):
 def test_constraint_errors_name_the_fix():
     adata = _tabular(n_obs=50)
     DeVAE.setup_anndata(adata)
-    with pytest.raises(ValueError, match="must be one of"):
+    with pytest.raises(ValueError, match=r"nor a column of adata\.var"):
         DeVAE(adata, constraint="monotone")
+    with pytest.raises(ValueError, match="must be one of"):
+        DeVAE(adata, constraint=["monotone"] * adata.n_vars)
     with pytest.raises(ValueError, match="one per feature"):
         DeVAE(adata, constraint=["increasing"] * 3)
     with pytest.raises(ValueError, match="no entry for features"):

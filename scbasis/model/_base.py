@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -20,8 +19,6 @@ from scbasis import __version__
 from scbasis.nn import COUNT_LIKELIHOODS, check_likelihood
 
 from ._orientation import Root, orientation_from_root, root_mask
-
-logger = logging.getLogger(__name__)
 
 #: Where a result goes: ``(AnnData attribute, key)``.
 ResultKey = tuple[str, str]

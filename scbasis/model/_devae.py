@@ -32,10 +32,14 @@ def feature_constraints(
     feature, or a Series indexed by var names.
     """
     if isinstance(constraint, str):
-        if constraint not in CONSTRAINTS and constraint in var.columns:
-            constraint = var[constraint]
-        else:
-            return check_constraints([constraint] * len(var))
+        if constraint in CONSTRAINTS:
+            return [constraint] * len(var)
+        if constraint not in var.columns:
+            raise ValueError(
+                f"constraint={constraint!r} is neither one of {CONSTRAINTS} nor a column of "
+                "adata.var; pass one of those values, or the column holding one per feature."
+            )
+        constraint = var[constraint]
     if isinstance(constraint, pd.Series):
         missing = var.index.difference(constraint.index)
         if len(missing):
