@@ -20,6 +20,8 @@ from torch import nn
 from torch.distributions import Dirichlet, kl_divergence
 from torch.nn.functional import softplus
 
+from ._derivative_decoder import inverse_softplus
+
 CLUSTER_INFERENCE: tuple[str, ...] = ("collapsed", "fixed_pi", "non_collapsed")
 
 
@@ -80,7 +82,7 @@ class FeatureClustering(nn.Module):
         if inference == "non_collapsed":
             # start at the Dirichlet posterior of uniform assignments, alpha + d / K
             start = torch.full((n_clusters,), float(alpha) + n_features / n_clusters)
-            self.concentration_raw = nn.Parameter(start + torch.log(-torch.expm1(-start)))
+            self.concentration_raw = nn.Parameter(inverse_softplus(start))
 
     @property
     def phi(self) -> torch.Tensor:
