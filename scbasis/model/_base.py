@@ -493,15 +493,14 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         outputs = self.module.generative(
             z, self._log_library(z, size), self._batch_index(batch, n_points)
         )
-        mean = outputs["mean"].cpu().numpy()[:, gene_idx][..., self._family_order()]
+        mean = outputs["mean"].cpu().numpy()[:, gene_idx]  # module's family columns
         best = self._best_family()[gene_idx]
-        order = np.argsort(self._family_order())  # module column -> oriented column
         trends = AnnData(
-            X=np.take_along_axis(mean, order[best][None, :, None], axis=2)[..., 0],
+            X=np.take_along_axis(mean, best[None, :, None], axis=2)[..., 0],
             obs=pd.DataFrame({"pseudotime": grid}, index=[f"t{i}" for i in range(n_points)]),
             var=pd.DataFrame(index=self.adata_manager.adata.var_names[gene_idx].copy()),
         )
-        self._annotate_trends(trends, mean, gene_idx)
+        self._annotate_trends(trends, mean[..., self._family_order()], gene_idx)
         return trends
 
     def _annotate_trends(self, trends: AnnData, mean: np.ndarray, gene_idx: np.ndarray) -> None:
