@@ -164,6 +164,8 @@ def test_constraint_errors_name_the_fix():
         DeVAE(adata, constraint=adata.var["direction"].iloc[:4])
     series = DeVAE(adata, constraint=adata.var["direction"], n_hidden=4)
     assert series.constraints == list(adata.var["direction"])
+    with pytest.raises(ValueError, match="Unknown decoder"):
+        DeVAE(adata, decoder="cnn")
     with pytest.raises(ValueError, match="no shape constraints"):
         DeVAE(adata, decoder="mlp", constraint="increasing")
     with pytest.raises(ValueError, match="raw counts"):

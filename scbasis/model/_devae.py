@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from scbasis.module import DECODERS, DeVAEModule
+from scbasis.module import DeVAEModule, check_decoder
 from scbasis.nn import CONSTRAINTS, check_constraints
 
 from ._base import PseudotimeModel, ResultKey
@@ -128,8 +128,7 @@ class DeVAE(PseudotimeModel):
         **module_kwargs,
     ):
         super().__init__(adata)
-        if decoder not in DECODERS:
-            raise ValueError(f"Unknown decoder {decoder!r}; choose one of {DECODERS}.")
+        check_decoder(decoder)  # before the constraints, whose check depends on it
         if n_latent < 1:
             raise ValueError(f"n_latent must be at least 1, got {n_latent}.")
         default = "increasing" if decoder == "derivative" else "free"

@@ -3,7 +3,7 @@
 from ._base import LIKELIHOOD_PATHS, PseudotimeModule
 from ._basisdevae import BasisDeVAEModule
 from ._basisvae import BasisVAEModule
-from ._devae import DECODERS, DeVAEModule
+from ._devae import DECODERS, DeVAEModule, check_decoder
 
 __all__ = [
     "DECODERS",
@@ -12,4 +12,5 @@ __all__ = [
     "BasisVAEModule",
     "DeVAEModule",
     "PseudotimeModule",
+    "check_decoder",
 ]

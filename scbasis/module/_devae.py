@@ -14,6 +14,13 @@ from ._base import PseudotimeModule
 DECODERS: tuple[str, ...] = ("derivative", "mlp", "linear")
 
 
+def check_decoder(decoder: str) -> str:
+    """Return ``decoder`` if it is one of :data:`DECODERS`, else raise a clear error."""
+    if decoder not in DECODERS:
+        raise ValueError(f"Unknown decoder {decoder!r}; choose one of {DECODERS}.")
+    return decoder
+
+
 class DeVAEModule(PseudotimeModule):
     """DeVAE: ``x(z) = x0 + sum_p int_0^{z_p} f^(p)`` with per-feature shape constraints.
 
@@ -82,9 +89,7 @@ class DeVAEModule(PseudotimeModule):
             likelihood_path=likelihood_path,
             beta=beta,
         )
-        if decoder not in DECODERS:
-            raise ValueError(f"Unknown decoder {decoder!r}; choose one of {DECODERS}.")
-        if decoder == "derivative":
+        if check_decoder(decoder) == "derivative":
             self.decoder = ConstrainedDerivativeDecoder(
                 ["increasing"] * n_input if constraints is None else constraints,
                 n_latent=n_latent,
