@@ -48,8 +48,9 @@ def gene_trends(
     """
     if "family" not in trends.var or "pseudotime" not in trends.obs:
         raise ValueError(
-            "trends must come from model.get_gene_trends() (it needs var['family'] and "
-            "obs['pseudotime'])."
+            "trends need var['family'] and obs['pseudotime'], as get_gene_trends() of a "
+            "clustered model (BasisDeVAE, BasisVAE) gives them; DeVAE's trends have no "
+            "families: plot trends.X against trends.obs['pseudotime'] instead."
         )
     if genes is not None:
         trends = trends[:, list(genes)]
