@@ -493,7 +493,7 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         outputs = self.module.generative(
             z, self._log_library(z, size), self._batch_index(batch, n_points)
         )
-        mean = outputs["mean"].cpu().numpy()[:, gene_idx]  # module's family columns
+        mean = self.module.mean(outputs).cpu().numpy()[:, gene_idx]  # module's family columns
         best = self._best_family()[gene_idx]
         trends = AnnData(
             X=np.take_along_axis(mean, best[None, :, None], axis=2)[..., 0],
@@ -553,7 +553,7 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                 else self._batch_index(transform_batch, z.shape[0])
             )
             outputs = self.module.generative(z, self._log_library(z, library_size), batch_index)
-            mean = outputs["mean"].cpu()
+            mean = self.module.mean(outputs).cpu()
             chunks.append(mean.gather(2, best.expand(mean.shape[0], -1)[..., None])[..., 0])
         values = torch.cat(chunks).numpy()[:, gene_idx]
         obs_names = adata.obs_names if indices is None else adata.obs_names[np.asarray(indices)]

@@ -224,9 +224,10 @@ class PseudotimeModule(BaseModuleClass):
 
         Returns
         -------
-        ``mean`` ``(N, d, K)`` (for counts also ``log_mean``, for Bernoulli ``logits``) and the
-        likelihood's other parameters: ``theta`` ``(d,)``, ``zi_logits`` ``(N, d)``, ``scale``
-        ``(d,)`` where they apply.
+        ``log_mean`` ``(N, d, K)`` for counts (the means themselves, which the fused training
+        loss does not need, come from :meth:`mean`), else ``mean`` (and for Bernoulli
+        ``logits``) ``(N, d, K)``; and the likelihood's other parameters: ``theta`` ``(d,)``,
+        ``zi_logits`` ``(N, d)``, ``scale`` ``(d,)`` where they apply.
         """
         link = self.decode(z)
         offsets = self.batch_offsets
@@ -235,7 +236,6 @@ class PseudotimeModule(BaseModuleClass):
         outputs: dict[str, torch.Tensor] = {}
         if self.is_count_model:
             outputs["log_mean"] = link + library[..., None]
-            outputs["mean"] = torch.exp(outputs["log_mean"])
         elif self.likelihood == "bernoulli":
             outputs["logits"] = link
             outputs["mean"] = torch.sigmoid(link)
@@ -248,11 +248,21 @@ class PseudotimeModule(BaseModuleClass):
             outputs["zi_logits"] = self.zero_inflation(z)
         return outputs
 
+    def mean(self, generative_outputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean of every feature under every family, ``(N, d, K)``, from :meth:`generative`.
+
+        For counts ``exp(log_mean)``, the mean before zero inflation.
+        """
+        if self.is_count_model:
+            return torch.exp(generative_outputs["log_mean"])
+        return generative_outputs["mean"]
+
     def family_log_likelihood(
         self, x: torch.Tensor, generative_outputs: dict[str, torch.Tensor]
     ) -> torch.Tensor:
         """``log p(x_ij | z_i, family k)`` through the distributions, ``(N, d, K)``."""
         parameters = {k: v for k, v in generative_outputs.items() if k in _DISTRIBUTION_PARAMETERS}
+        parameters["mean"] = self.mean(generative_outputs)
         return family_log_likelihood(x, self.likelihood, **parameters)
 
     def cell_log_likelihood(

@@ -19,6 +19,7 @@ from ._likelihoods import (
     check_likelihood,
     family_log_likelihood,
 )
+from ._native_kernel import native_kernel_available
 from ._quadrature import (
     DEFAULT_N_QUADRATURE,
     QUADRATURES,
@@ -60,5 +61,6 @@ __all__ = [
     "log_transient",
     "make_quadrature",
     "mlp_layers",
+    "native_kernel_available",
     "transient_warp",
 ]

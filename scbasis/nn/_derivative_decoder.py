@@ -110,7 +110,9 @@ class DerivativeDecoder(nn.Module):
 
         Returns
         -------
-        Curves, ``(N, d, 3)`` in the order of :data:`~scbasis.nn.FAMILIES`.
+        Curves, ``(N, d, 3)`` in the order of :data:`~scbasis.nn.FAMILIES`, stored family-major
+        (a transposed view of ``(N, 3, d)``, which the compiled likelihood kernel reads in
+        place).
         """
         d = self.n_genes
         integrals, moment = self.quadrature(self.network, z, moment_columns=slice(2 * d, 3 * d))
@@ -122,4 +124,5 @@ class DerivativeDecoder(nn.Module):
         if self.baseline_raw is not None:
             log_g3 = torch.logaddexp(torch.log(softplus(self.baseline_raw)), log_g3)
         g3 = log_g3 if log_transient_scale else torch.exp(log_g3)
-        return torch.stack([increasing(self.x0, up), decreasing(self.x0, down), g3], dim=-1)
+        curves = [increasing(self.x0, up), decreasing(self.x0, down), g3]
+        return torch.stack(curves, dim=1).transpose(1, 2)

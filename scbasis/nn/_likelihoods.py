@@ -9,6 +9,8 @@ from scvi.distributions import NegativeBinomial, ZeroInflatedNegativeBinomial
 from torch.distributions import Bernoulli, Normal, Poisson
 from torch.nn.functional import softplus
 
+from ._native_kernel import native_kernel_available, native_negative_binomial_terms
+
 LIKELIHOODS: tuple[str, ...] = ("zinb", "nb", "poisson", "gaussian", "bernoulli")
 COUNT_LIKELIHOODS: tuple[str, ...] = ("zinb", "nb", "poisson")
 
@@ -167,54 +169,31 @@ class _NegativeBinomialTerms(torch.autograd.Function):
     """``sum_jk w_jk t_ijk`` for the family-dependent NB / ZINB terms ``t``, ``(N,)``.
 
     With ``u = log mu - log theta`` and ``s = softplus(u)``, ``t = x u - (theta + x) s`` (NB, and
-    ZINB at non-zero counts) or ``softplus(-theta s - pi)`` (ZINB at zero counts). The zero-count
-    form is evaluated densely, the non-zero one only at the non-zero entries (``flat`` indices
-    into ``N * d``, in columns ``cols``).
+    ZINB at non-zero counts) or ``softplus(-theta s - pi)`` (ZINB at zero counts).
     The forward pass also forms the derivatives with respect to ``log mu``, ``log theta`` and
     ``pi``, so the backward pass is one product per input instead of autograd's chain of
-    elementwise steps over ``(N, d, K)`` tensors. Not twice differentiable.
+    elementwise steps over ``(N, d, K)`` tensors: with the compiled kernel
+    (:func:`~scbasis.nn.native_kernel_available`) for float32 tensors on the CPU, else with
+    torch operations (:func:`_negative_binomial_derivatives`). Not twice differentiable.
     """
 
     @staticmethod
     def forward(ctx, x, log_mean, log_theta, zi_logits, weights, flat, cols):
-        n_cells, _, n_families = log_mean.shape
-        theta = torch.exp(log_theta)
-        u = log_mean - log_theta[:, None]
-        softplus_u = softplus(u)
-        sigmoid_u = torch.sigmoid_(u)
-        theta_s = theta[:, None] * softplus_u  # -t and -d t / d log theta (fixed u) at x = 0
-        d_u = sigmoid_u * -theta[:, None]  # d t / d u at x = 0
-        d_theta = theta_s
-        d_pi = None
-        if zi_logits is None:
-            terms = theta_s.neg()
-        else:
-            shifted = theta_s.neg_() - zi_logits[..., None]
-            terms = softplus(shifted)
-            gate = torch.sigmoid_(shifted)
-            d_u, d_theta = d_u * gate, softplus_u.mul_(theta[:, None]).mul_(gate)
-            d_pi = -_weighted(gate, weights)
-            d_pi.view(-1).index_fill_(0, flat, 0.0)
-        # non-zero counts: t = x u - (theta + x) s, d t / d u = x - (theta + x) sigmoid(u)
-        counts = x.reshape(-1).index_select(0, flat)[:, None]
-        gene_theta = theta.index_select(0, cols)[:, None]
-        u_nz = log_mean.reshape(-1, n_families).index_select(0, flat)
-        u_nz -= log_theta.index_select(0, cols)[:, None]
-        s_nz, sig_nz = softplus(u_nz), torch.sigmoid(u_nz)
-        total = gene_theta + counts
-        for dense, sparse in (
-            (terms, counts * u_nz - total * s_nz),
-            (d_u, counts - total * sig_nz),
-            (d_theta, gene_theta * s_nz),
+        if (
+            log_mean.device.type == "cpu"
+            and log_mean.dtype == torch.float32
+            and native_kernel_available()
         ):
-            dense.view(-1, n_families).index_copy_(0, flat, sparse)
+            outputs = native_negative_binomial_terms(x, log_mean, log_theta, zi_logits, weights)
+        else:
+            outputs = _negative_binomial_derivatives(
+                x, log_mean, log_theta, zi_logits, weights, flat, cols
+            )
+        cell_terms, d_log_mean, d_log_theta, d_pi, terms = outputs
         ctx.save_for_backward(
-            d_u.mul_(weights),
-            -_weighted(d_theta, weights) - d_u.sum(-1),
-            d_pi,
-            terms if ctx.needs_input_grad[4] else None,
+            d_log_mean, d_log_theta, d_pi, terms if ctx.needs_input_grad[4] else None
         )
-        return terms.reshape(n_cells, -1) @ weights.reshape(-1)
+        return cell_terms
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -222,11 +201,68 @@ class _NegativeBinomialTerms(torch.autograd.Function):
         d_log_mean, d_log_theta, d_pi, terms = ctx.saved_tensors
         grads = [None] * 7  # x, log_mean, log_theta, zi_logits, weights, flat, cols
         if ctx.needs_input_grad[1]:
-            grads[1] = d_log_mean * grad[:, None, None]
+            grads[1] = d_log_mean.mul_(grad[:, None, None])
         if ctx.needs_input_grad[2]:
             grads[2] = grad @ d_log_theta
         if d_pi is not None and ctx.needs_input_grad[3]:
             grads[3] = d_pi * grad[:, None]
         if terms is not None:
-            grads[4] = (grad @ terms.reshape(grad.shape[0], -1)).reshape(terms.shape[1:])
+            grads[4] = torch.einsum("i,idk->dk", grad, terms)
         return tuple(grads)
+
+
+def _negative_binomial_derivatives(
+    x: torch.Tensor,
+    log_mean: torch.Tensor,
+    log_theta: torch.Tensor,
+    zi_logits: torch.Tensor | None,
+    weights: torch.Tensor,
+    flat: torch.Tensor,
+    cols: torch.Tensor,
+) -> tuple[torch.Tensor | None, ...]:
+    """Terms and derivatives of :class:`_NegativeBinomialTerms` with torch operations.
+
+    The zero-count form is evaluated densely, the non-zero one only at the non-zero entries
+    (``flat`` indices into ``N * d``, in columns ``cols``).
+
+    Returns
+    -------
+    ``sum_jk w_jk t_ijk`` ``(N,)``, ``w_jk dt/d log mu`` ``(N, d, K)``,
+    ``sum_k w_jk dt/d log theta`` ``(N, d)``, ``sum_k w_jk dt/d pi`` ``(N, d)`` (``None``
+    without zero inflation) and ``t`` ``(N, d, K)``, as the compiled kernel returns them.
+    """
+    n_cells, _, n_families = log_mean.shape
+    log_mean = log_mean.contiguous()  # the non-zero entries are gathered from its rows
+    theta = torch.exp(log_theta)
+    u = log_mean - log_theta[:, None]
+    softplus_u = softplus(u)
+    sigmoid_u = torch.sigmoid_(u)
+    theta_s = theta[:, None] * softplus_u  # -t and -d t / d log theta (fixed u) at x = 0
+    d_u = sigmoid_u * -theta[:, None]  # d t / d u at x = 0
+    d_theta = theta_s
+    d_pi = None
+    if zi_logits is None:
+        terms = theta_s.neg()
+    else:
+        shifted = theta_s.neg_() - zi_logits[..., None]
+        terms = softplus(shifted)
+        gate = torch.sigmoid_(shifted)
+        d_u, d_theta = d_u * gate, softplus_u.mul_(theta[:, None]).mul_(gate)
+        d_pi = -_weighted(gate, weights)
+        d_pi.view(-1).index_fill_(0, flat, 0.0)
+    # non-zero counts: t = x u - (theta + x) s, d t / d u = x - (theta + x) sigmoid(u)
+    counts = x.reshape(-1).index_select(0, flat)[:, None]
+    gene_theta = theta.index_select(0, cols)[:, None]
+    u_nz = log_mean.reshape(-1, n_families).index_select(0, flat)
+    u_nz -= log_theta.index_select(0, cols)[:, None]
+    s_nz, sig_nz = softplus(u_nz), torch.sigmoid(u_nz)
+    total = gene_theta + counts
+    for dense, sparse in (
+        (terms, counts * u_nz - total * s_nz),
+        (d_u, counts - total * sig_nz),
+        (d_theta, gene_theta * s_nz),
+    ):
+        dense.view(-1, n_families).index_copy_(0, flat, sparse)
+    cell_terms = terms.reshape(n_cells, -1) @ weights.reshape(-1)
+    d_log_theta = -_weighted(d_theta, weights) - (d_u * weights).sum(-1)
+    return cell_terms, d_u.mul_(weights), d_log_theta, d_pi, terms

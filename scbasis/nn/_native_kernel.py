@@ -1,0 +1,184 @@
+"""The compiled NB / ZINB likelihood kernel: built on first use, used wherever it can run.
+
+``_negative_binomial_kernel.c`` computes the family-dependent NB / ZINB terms of a minibatch
+and every derivative the training step needs in one branch-free pass, which the C compiler
+vectorises with glibc's vector ``expf`` / ``logf`` (libmvec). On the single-cell benchmark's
+minibatch (128 cells x 5,216 genes x 3 families) that is several times faster than the same
+computation as a chain of torch operations (see ``benchmarks/likelihood_kernel.py``).
+
+The kernel is compiled once per machine into ``pooch.os_cache("scbasis") / "kernels"`` and
+loaded with :mod:`ctypes`. It runs on ``torch.get_num_threads()`` OpenMP threads from the pool of
+the ``libgomp.so.1`` that PyTorch's Linux wheels load, so that its threads and PyTorch's do not
+compete for the cores. It is used on x86-64 Linux with glibc 2.22 or newer,
+an AVX2 or AVX-512 CPU and a C compiler (``$CC``, else ``gcc``). Anywhere else, or with
+``SCBASIS_NATIVE_KERNEL=0`` in the environment, the torch implementation is used; both give
+the same values and gradients (tested).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import pooch
+import torch
+
+logger = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("_negative_binomial_kernel.c")
+#: Environment variable that turns the compiled kernel off when set to ``0``.
+SWITCH = "SCBASIS_NATIVE_KERNEL"
+# instruction sets per torch CPU capability; the loop is only worth compiling with wide vectors
+_ISA_FLAGS = {
+    "AVX512": ["-mavx2", "-mfma", "-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx512bw"],
+    "AVX2": ["-mavx2", "-mfma"],
+}
+
+
+def native_kernel_available() -> bool:
+    """Whether the compiled NB / ZINB likelihood kernel is used on this machine.
+
+    Compiles the kernel on the first call if needed (about a second). ``False`` off x86-64
+    Linux with glibc, without AVX2, without a C compiler, or with ``SCBASIS_NATIVE_KERNEL=0``;
+    the likelihood is then computed with torch operations (same results, slower).
+    """
+    return os.environ.get(SWITCH, "1") != "0" and _load() is not None
+
+
+def _unsupported_reason() -> str | None:
+    """Why the kernel cannot run here, or ``None`` if it can."""
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        return f"it needs x86-64 Linux, not {sys.platform} on {platform.machine()}"
+    libc, version = platform.libc_ver()
+    if libc != "glibc" or tuple(int(part) for part in version.split(".")[:2]) < (2, 22):
+        return f"it needs glibc >= 2.22 for vector math, found {libc or 'none'} {version}"
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability not in _ISA_FLAGS:
+        return f"it needs an AVX2 or AVX-512 CPU, torch reports {capability}"
+    return None
+
+
+def _compile(compiler: str, flags: list[str], library: Path) -> None:
+    """Compile :data:`SOURCE` into the shared library ``library`` (written atomically).
+
+    The object is compiled with ``-ffast-math`` (which enables libmvec's vector functions) but
+    linked without it, so that loading the library does not switch the whole process to
+    flush-to-zero arithmetic.
+    """
+    library.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=library.parent) as build:
+        obj, shared = Path(build) / "kernel.o", Path(build) / "kernel.so"
+        options = ["-O3", "-ffast-math", "-fopenmp", "-fPIC", *flags]
+        for command in (
+            [compiler, *options, "-c", str(SOURCE), "-o", str(obj)],
+            [compiler, "-shared", "-fopenmp", str(obj), "-o", str(shared), "-lm"],
+        ):
+            subprocess.run(command, check=True, capture_output=True, text=True)
+        os.replace(shared, library)
+
+
+@lru_cache(maxsize=1)
+def _load() -> ctypes.CDLL | None:
+    """Build (once per machine) and load the kernel; ``None`` where it cannot be used."""
+    reason = _unsupported_reason()
+    compiler = shutil.which(os.environ.get("CC", "gcc"))
+    if reason is None and compiler is None:
+        reason = "no C compiler was found (set CC or install gcc)"
+    if reason is not None:
+        logger.info("Compiled likelihood kernel not used: %s.", reason)
+        return None
+    flags = _ISA_FLAGS[torch.backends.cpu.get_cpu_capability()]
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, *flags]).encode()).hexdigest()
+    library = Path(pooch.os_cache("scbasis")) / "kernels" / f"negative_binomial_{key[:16]}.so"
+    try:
+        if not library.exists():
+            _compile(compiler, flags, library)
+        kernel = ctypes.CDLL(str(library))
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", None) or error
+        logger.warning(
+            "Could not build the compiled likelihood kernel (%s); using the torch "
+            "implementation, which is slower.",
+            detail,
+        )
+        return None
+    function = kernel.negative_binomial_terms
+    function.restype = ctypes.c_int
+    function.argtypes = [
+        *[ctypes.c_void_p] * 5,
+        *[ctypes.c_int64] * 3,
+        ctypes.c_int,
+        *[ctypes.c_void_p] * 5,
+    ]
+    return kernel
+
+
+def _address(tensor: torch.Tensor | None) -> int | None:
+    return None if tensor is None else tensor.data_ptr()
+
+
+def native_negative_binomial_terms(
+    x: torch.Tensor,
+    log_mean: torch.Tensor,
+    log_theta: torch.Tensor,
+    zi_logits: torch.Tensor | None,
+    weights: torch.Tensor,
+) -> tuple[torch.Tensor, ...]:
+    """The kernel's terms and derivatives (see ``_negative_binomial_kernel.c``).
+
+    The kernel works family-major: a ``log_mean`` stored as a transposed view of an
+    ``(N, K, d)`` array (as :class:`~scbasis.nn.DerivativeDecoder` returns its curves) is read
+    in place, any other layout is copied once. The per-family outputs are returned as such
+    views too.
+
+    Parameters
+    ----------
+    x
+        Counts, ``(N, d)``.
+    log_mean
+        Log means per family, ``(N, d, K)``.
+    log_theta
+        Log inverse dispersions, ``(d,)``.
+    zi_logits
+        Zero-inflation logits ``(N, d)``, or ``None`` for the negative binomial.
+    weights
+        Family weights, ``(d, K)``.
+
+    Returns
+    -------
+    cell_terms ``(N,)``, d_log_mean ``(N, d, K)`` (weighted), d_log_theta ``(N, d)``, d_pi
+    ``(N, d)`` (``None`` without zero inflation) and terms ``(N, d, K)``; all float32 on CPU.
+    """
+    kernel = _load()
+    if kernel is None:
+        raise RuntimeError("The compiled likelihood kernel is not available on this machine.")
+    family_major = [log_mean.transpose(1, 2), weights.T]
+    inputs = [
+        None if t is None else t.detach().to("cpu", torch.float32).contiguous()
+        for t in (x, *family_major[:1], log_theta, zi_logits, family_major[1])
+    ]
+    n_cells, n_genes, n_families = log_mean.shape
+    cell_terms = torch.empty(n_cells)
+    d_log_mean, terms = torch.empty_like(inputs[1]), torch.empty_like(inputs[1])
+    d_log_theta = torch.empty(n_cells, n_genes)
+    d_pi = None if zi_logits is None else torch.empty(n_cells, n_genes)
+    status = kernel.negative_binomial_terms(
+        *map(_address, inputs),
+        n_cells,
+        n_genes,
+        n_families,
+        torch.get_num_threads(),
+        *map(_address, (cell_terms, d_log_mean, d_log_theta, d_pi, terms)),
+    )
+    if status != 0:
+        raise MemoryError("The compiled likelihood kernel could not allocate its scratch space.")
+    return cell_terms, d_log_mean.transpose(1, 2), d_log_theta, d_pi, terms.transpose(1, 2)

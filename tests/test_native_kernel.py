@@ -1,0 +1,148 @@
+"""The compiled NB / ZINB likelihood kernel against the torch implementation of the same terms."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from scbasis.nn import _native_kernel as native
+from scbasis.nn import cell_log_likelihood, family_log_likelihood, native_kernel_available
+from scbasis.nn._likelihoods import _negative_binomial_derivatives
+
+SUPPORTED = native._unsupported_reason() is None
+needs_kernel = pytest.mark.skipif(
+    not SUPPORTED, reason=f"the compiled kernel does not run here: {native._unsupported_reason()}"
+)
+
+
+def _inputs(n_cells: int, n_genes: int, n_families: int, seed: int, family_major: bool):
+    """float32 counts (many zeros, some large) and parameters, with extreme log means."""
+    generator = torch.Generator().manual_seed(seed)
+    rate = torch.rand(n_cells, n_genes, generator=generator) * 5
+    x = torch.poisson(rate, generator=generator) * (torch.rand(rate.shape) < 0.4)
+    x[0, 0] = 400.0
+    shape = (n_cells, n_families, n_genes) if family_major else (n_cells, n_genes, n_families)
+    log_mean = 3 * torch.randn(shape, generator=generator)
+    if family_major:
+        log_mean = log_mean.transpose(1, 2)
+    log_mean[0, :3, 0] = torch.tensor([-30.0, 25.0, 0.0])  # far tails, and u = 0 nearby
+    log_theta = torch.randn(n_genes, generator=generator)
+    zi_logits = 2 * torch.randn(n_cells, n_genes, generator=generator)
+    weights = torch.softmax(torch.randn(n_genes, n_families, generator=generator), -1)
+    return x, log_mean, log_theta, zi_logits, weights
+
+
+def _torch_derivatives(x, log_mean, log_theta, zi_logits, weights):
+    flat = torch.nonzero(x.reshape(-1)).squeeze(1)
+    return _negative_binomial_derivatives(
+        x, log_mean, log_theta, zi_logits, weights, flat, flat % x.shape[1]
+    )
+
+
+@needs_kernel
+def test_kernel_builds_where_supported():
+    """On x86-64 Linux with AVX2 and a C compiler (CI's machine) the kernel is used."""
+    assert native_kernel_available()
+
+
+@needs_kernel
+@pytest.mark.parametrize("zero_inflated", [True, False])
+@pytest.mark.parametrize("n_families", [1, 3, 5])
+@pytest.mark.parametrize("family_major", [True, False])
+def test_kernel_matches_torch_terms_and_derivatives(zero_inflated, n_families, family_major):
+    x, log_mean, log_theta, zi_logits, weights = _inputs(
+        37, 101, n_families, seed=n_families, family_major=family_major
+    )
+    zi_logits = zi_logits if zero_inflated else None
+    got = native.native_negative_binomial_terms(x, log_mean, log_theta, zi_logits, weights)
+    expected = _torch_derivatives(x, log_mean, log_theta, zi_logits, weights)
+    names = ("cell_terms", "d_log_mean", "d_log_theta", "d_pi", "terms")
+    for name, value, reference in zip(names, got, expected, strict=True):
+        if reference is None:
+            assert value is None, name
+            continue
+        assert value.shape == reference.shape, name
+        scale = reference.abs().max()
+        torch.testing.assert_close(value, reference, rtol=1e-4, atol=1e-5 * scale, msg=name)
+
+
+@needs_kernel
+@pytest.mark.parametrize("likelihood", ["zinb", "nb"])
+def test_kernel_and_torch_paths_give_the_same_log_likelihood_and_gradients(
+    likelihood, monkeypatch
+):
+    """Values and gradients of every input with the kernel on and off; values also against
+    scvi-tools' NB / ZINB distributions in float64."""
+    x, log_mean, log_theta, zi_logits, weight_logits = _inputs(
+        16, 50, 3, seed=7, family_major=True
+    )
+    log_mean = log_mean.clamp(-8, 8)  # keep scvi-tools' eps-regularised logs comparable
+    leaves = [log_mean, log_theta, zi_logits, weight_logits]
+
+    def evaluate(dtype: torch.dtype) -> list[torch.Tensor]:
+        params = [leaf.detach().to(dtype).requires_grad_() for leaf in leaves]
+        mean, theta, pi, logits = params
+        kwargs = {"log_mean": mean, "theta": theta.exp()}
+        if likelihood == "zinb":
+            kwargs["zi_logits"] = pi
+        total = cell_log_likelihood(x.to(dtype), likelihood, logits.softmax(-1), **kwargs)
+        (total * torch.linspace(0.5, 1.5, len(total), dtype=dtype)).sum().backward()
+        return [total.detach(), *(p.grad for p in params if p.grad is not None)]
+
+    with_kernel = evaluate(torch.float32)
+    monkeypatch.setenv(native.SWITCH, "0")
+    assert not native_kernel_available()
+    without_kernel = evaluate(torch.float32)
+    for a, b in zip(with_kernel, without_kernel, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
+    # float64 (never the kernel) through scvi-tools' distributions
+    params = [leaf.detach().double() for leaf in leaves]
+    zi = {"zi_logits": params[2]} if likelihood == "zinb" else {}
+    log_p = family_log_likelihood(
+        x.double(), likelihood, mean=params[0].exp(), theta=params[1].exp(), **zi
+    )
+    reference = torch.einsum("idk,dk->i", log_p, params[3].softmax(-1))
+    torch.testing.assert_close(with_kernel[0].double(), reference, rtol=1e-5, atol=1e-2)
+
+
+@needs_kernel
+def test_loading_the_kernel_keeps_subnormal_numbers():
+    """Linked without -ffast-math, the library does not switch the process to flush-to-zero."""
+    assert native_kernel_available()
+    tiny = np.float32(1e-40)
+    assert tiny * np.float32(1.0) != 0
+    assert (torch.tensor(1e-40) * 1.0).item() != 0
+
+
+def test_switch_turns_the_kernel_off(monkeypatch):
+    monkeypatch.setenv(native.SWITCH, "0")
+    assert not native_kernel_available()
+
+
+@pytest.mark.parametrize(
+    ("compiler", "message"),
+    [("/nonexistent/cc", "no C compiler was found"), ("false", "Could not build")],
+)
+def test_a_missing_or_failing_compiler_falls_back_to_torch(
+    compiler, message, monkeypatch, tmp_path, caplog
+):
+    """Without a working compiler the kernel is reported unavailable and the torch path runs."""
+    if not SUPPORTED:
+        pytest.skip(f"the compiled kernel does not run here: {native._unsupported_reason()}")
+    monkeypatch.setenv("CC", compiler)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no previously built library
+    native._load.cache_clear()
+    try:
+        with caplog.at_level(logging.INFO, logger=native.__name__):
+            assert not native_kernel_available()
+        assert message in caplog.text
+        x, log_mean, log_theta, zi_logits, weights = _inputs(4, 6, 3, 0, family_major=True)
+        value = cell_log_likelihood(
+            x, "zinb", weights, log_mean=log_mean, theta=log_theta.exp(), zi_logits=zi_logits
+        )
+        assert torch.isfinite(value).all()
+    finally:
+        native._load.cache_clear()
