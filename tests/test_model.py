@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import torch
+from lightning.pytorch.callbacks import Callback
 from scipy.stats import spearmanr
 
 import scbasis
@@ -186,3 +188,25 @@ def test_size_factor_key_replaces_total_counts():
     model = BasisDeVAE(adata, likelihood="nb")
     model.train(max_epochs=1, **QUIET)
     assert model.get_normalized_expression().shape == adata.shape
+
+
+class _OptimizerSpy(Callback):
+    """Records the optimizer Lightning trains with."""
+
+    def on_train_start(self, trainer, pl_module):
+        self.optimizer = trainer.optimizers[0]
+
+
+@pytest.mark.parametrize(
+    ("plan_kwargs", "expected", "fused"),
+    [(None, torch.optim.Adam, True), ({"optimizer": "AdamW"}, torch.optim.AdamW, None)],
+)
+def test_training_uses_fused_adam_unless_the_plan_names_an_optimizer(plan_kwargs, expected, fused):
+    adata = scbasis.data.simulate_trajectory(200, 20, seed=2)
+    scbasis.model.setup_anndata(adata)
+    model = BasisDeVAE(adata, n_hidden=8)
+    spy = _OptimizerSpy()
+    model.train(max_epochs=1, lr=2e-3, plan_kwargs=plan_kwargs, callbacks=[spy], **QUIET)
+    assert type(spy.optimizer) is expected
+    assert spy.optimizer.defaults["fused"] is fused
+    assert spy.optimizer.defaults["lr"] == 2e-3

@@ -206,8 +206,11 @@ class _NegativeBinomialTerms(torch.autograd.Function):
             grads[2] = grad @ d_log_theta
         if d_pi is not None and ctx.needs_input_grad[3]:
             grads[3] = d_pi * grad[:, None]
-        if terms is not None:
-            grads[4] = torch.einsum("i,idk->dk", grad, terms)
+        if terms is not None:  # sum_i grad_i t_ijk, read in the layout the terms are stored in
+            family_major = terms.transpose(1, 2).is_contiguous()
+            stored = terms.transpose(1, 2) if family_major else terms
+            summed = (grad @ stored.reshape(grad.shape[0], -1)).reshape(stored.shape[1:])
+            grads[4] = summed.T if family_major else summed
         return tuple(grads)
 
 
