@@ -136,28 +136,20 @@ def cell_log_likelihood(
         residual = ((x[..., None] - mean) / scale[:, None]).square()
         normaliser = torch.log(scale).sum() + 0.5 * math.log(2 * math.pi) * x.shape[1]
         return -0.5 * torch.einsum("idk,dk->i", residual, weights) - normaliser
-    # non-zero entries as flat indices into (N * d) and as (row, column) pairs
-    flat = torch.nonzero(x.reshape(-1)).squeeze(1)
-    rows, cols = flat // x.shape[1], flat % x.shape[1]
-    counts = x.reshape(-1).index_select(0, flat)
-    # family-independent terms at the non-zero entries only (they vanish at x = 0)
-    independent = -torch.lgamma(counts + 1)
     if likelihood == "poisson":
+        flat, rows, _ = _non_zero_entries(x)
         per_gene = x * _weighted(log_mean, weights) - _weighted(torch.exp(log_mean), weights)
+        # -lgamma(x + 1) at the non-zero entries only (it vanishes at x = 0)
+        independent = -torch.lgamma(x.reshape(-1).index_select(0, flat) + 1)
         return per_gene.sum(1).index_add(0, rows, independent)
-    log_theta = torch.log(theta)
-    gene_theta = theta.index_select(0, cols)
-    independent = (
-        independent + torch.lgamma(counts + gene_theta) - torch.lgamma(theta).index_select(0, cols)
-    )
-    zero_inflated = likelihood == "zinb"
-    dependent = _NegativeBinomialTerms.apply(
-        x, log_mean, log_theta, zi_logits if zero_inflated else None, weights, flat, cols
-    )
-    if zero_inflated:
-        # log(sigmoid(-pi)) = -softplus(-pi) - pi at the non-zero counts, -softplus(-pi) at 0
-        dependent = dependent - (softplus(-zi_logits) + zi_logits * (x > 0)).sum(1)
-    return dependent.index_add(0, rows, independent)
+    zi_logits = zi_logits if likelihood == "zinb" else None
+    return _NegativeBinomialLogLikelihood.apply(x, log_mean, torch.log(theta), zi_logits, weights)
+
+
+def _non_zero_entries(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Non-zero entries of ``x`` ``(N, d)``: flat indices into ``N * d``, rows and columns."""
+    flat = torch.nonzero(x.reshape(-1)).squeeze(1)
+    return flat, flat // x.shape[1], flat % x.shape[1]
 
 
 def _weighted(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -165,11 +157,14 @@ def _weighted(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return sum(values[..., k] * weights[:, k] for k in range(weights.shape[1]))
 
 
-class _NegativeBinomialTerms(torch.autograd.Function):
-    """``sum_jk w_jk t_ijk`` for the family-dependent NB / ZINB terms ``t``, ``(N,)``.
+class _NegativeBinomialLogLikelihood(torch.autograd.Function):
+    """Per-cell ``sum_jk w_jk log NB(x_ij | mu_ijk, theta_j)`` ``(N,)`` (or ZINB, logits ``pi``).
 
-    With ``u = log mu - log theta`` and ``s = softplus(u)``, ``t = x u - (theta + x) s`` (NB, and
-    ZINB at non-zero counts) or ``softplus(-theta s - pi)`` (ZINB at zero counts).
+    With ``u = log mu - log theta`` and ``s = softplus(u)``, the family-dependent terms are
+    ``t = x u - (theta + x) s`` (NB, and ZINB at non-zero counts) or ``softplus(-theta s - pi)``
+    (ZINB at zero counts); because ``sum_k w_jk = 1``, the family-independent ones
+    (``lgamma(x + theta) - lgamma(theta) - lgamma(x + 1)`` at non-zero counts, and the
+    zero-inflation terms ``-softplus(-pi) - pi [x > 0]``) are taken once per entry.
     The forward pass also forms the derivatives with respect to ``log mu``, ``log theta`` and
     ``pi``, so the backward pass is one product per input instead of autograd's chain of
     elementwise steps over ``(N, d, K)`` tensors: with the compiled kernel
@@ -178,7 +173,7 @@ class _NegativeBinomialTerms(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, log_mean, log_theta, zi_logits, weights, flat, cols):
+    def forward(ctx, x, log_mean, log_theta, zi_logits, weights):
         if (
             log_mean.device.type == "cpu"
             and log_mean.dtype == torch.float32
@@ -186,9 +181,7 @@ class _NegativeBinomialTerms(torch.autograd.Function):
         ):
             outputs = native_negative_binomial_terms(x, log_mean, log_theta, zi_logits, weights)
         else:
-            outputs = _negative_binomial_derivatives(
-                x, log_mean, log_theta, zi_logits, weights, flat, cols
-            )
+            outputs = _negative_binomial_derivatives(x, log_mean, log_theta, zi_logits, weights)
         cell_terms, d_log_mean, d_log_theta, d_pi, terms = outputs
         ctx.save_for_backward(
             d_log_mean, d_log_theta, d_pi, terms if ctx.needs_input_grad[4] else None
@@ -199,7 +192,7 @@ class _NegativeBinomialTerms(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         d_log_mean, d_log_theta, d_pi, terms = ctx.saved_tensors
-        grads = [None] * 7  # x, log_mean, log_theta, zi_logits, weights, flat, cols
+        grads = [None] * 5  # x, log_mean, log_theta, zi_logits, weights
         if ctx.needs_input_grad[1]:
             grads[1] = d_log_mean.mul_(grad[:, None, None])
         if ctx.needs_input_grad[2]:
@@ -220,20 +213,20 @@ def _negative_binomial_derivatives(
     log_theta: torch.Tensor,
     zi_logits: torch.Tensor | None,
     weights: torch.Tensor,
-    flat: torch.Tensor,
-    cols: torch.Tensor,
 ) -> tuple[torch.Tensor | None, ...]:
-    """Terms and derivatives of :class:`_NegativeBinomialTerms` with torch operations.
+    """Log-likelihood and derivatives of :class:`_NegativeBinomialLogLikelihood` in torch.
 
-    The zero-count form is evaluated densely, the non-zero one only at the non-zero entries
-    (``flat`` indices into ``N * d``, in columns ``cols``).
+    The zero-count form is evaluated densely, the non-zero one and the ``lgamma`` terms only at
+    the non-zero entries.
 
     Returns
     -------
-    ``sum_jk w_jk t_ijk`` ``(N,)``, ``w_jk dt/d log mu`` ``(N, d, K)``,
-    ``sum_k w_jk dt/d log theta`` ``(N, d)``, ``sum_k w_jk dt/d pi`` ``(N, d)`` (``None``
-    without zero inflation) and ``t`` ``(N, d, K)``, as the compiled kernel returns them.
+    ``sum_jk w_jk log p(x_ij | k)`` ``(N,)``, ``w_jk dt/d log mu`` ``(N, d, K)``, its
+    derivatives with respect to ``log theta`` ``(N, d)`` and ``pi`` ``(N, d)`` (``None``
+    without zero inflation), and the family-dependent terms ``t`` ``(N, d, K)``, as the
+    compiled kernel returns them.
     """
+    flat, rows, cols = _non_zero_entries(x)
     n_cells, _, n_families = log_mean.shape
     log_mean = log_mean.contiguous()  # the non-zero entries are gathered from its rows
     theta = torch.exp(log_theta)
@@ -268,4 +261,14 @@ def _negative_binomial_derivatives(
         dense.view(-1, n_families).index_copy_(0, flat, sparse)
     cell_terms = terms.reshape(n_cells, -1) @ weights.reshape(-1)
     d_log_theta = -_weighted(d_theta, weights) - (d_u * weights).sum(-1)
+    # family-independent: lgamma(x + theta) - lgamma(theta) - lgamma(x + 1) at x > 0
+    shifted_counts = counts[:, 0] + gene_theta[:, 0]
+    independent = torch.lgamma(shifted_counts) - torch.lgamma(gene_theta[:, 0])
+    cell_terms = cell_terms.index_add(0, rows, independent - torch.lgamma(counts[:, 0] + 1))
+    d_independent = torch.digamma(shifted_counts) - torch.digamma(gene_theta[:, 0])
+    d_log_theta.view(-1).index_add_(0, flat, gene_theta[:, 0] * d_independent)
+    if zi_logits is not None:  # -softplus(-pi) - pi [x > 0]
+        positive = (x > 0).to(x.dtype)
+        cell_terms = cell_terms - (softplus(-zi_logits) + zi_logits * positive).sum(1)
+        d_pi += torch.sigmoid(-zi_logits) - positive
     return cell_terms, d_u.mul_(weights), d_log_theta, d_pi, terms
