@@ -104,7 +104,7 @@ def _compute_seconds(model, n_steps: int, batch_size: int) -> float:
     import torch
     from scvi import REGISTRY_KEYS
 
-    from scbasis.model._base import fused_adam
+    from scbasis.train import fused_adam
 
     module = model.module
     optimizer = fused_adam(module.parameters(), lr=1e-4, eps=1e-8, weight_decay=0.0)

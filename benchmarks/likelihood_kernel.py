@@ -1,10 +1,11 @@
-"""Forward + backward time of the fused ZINB log-likelihood against a torch.compile'd one.
+"""Forward + backward time of the fused ZINB log-likelihood: compiled kernel, torch, torch.compile.
 
 The fused path (:func:`scbasis.nn.cell_log_likelihood`, family-independent terms once per
-entry, count terms only at non-zero counts, hand-written backward) against the same
-log-likelihood written densely with ``torch.where`` over every (cell, gene, family), eager and
-compiled by TorchInductor, at the single-cell benchmark's minibatch (128 cells x 5,216 genes,
-K = 3, about 24 % non-zero)::
+entry, hand-written backward), with the compiled C kernel (the default where it runs) and with
+torch operations (``SCBASIS_NATIVE_KERNEL=0``), against the same log-likelihood written densely
+with ``torch.where`` over every (cell, gene, family), eager and compiled by TorchInductor, at the
+single-cell benchmark's minibatch (128 cells x 5,216 genes, K = 3, about 24 % non-zero; log means
+stored family-major, as the decoder returns them)::
 
     python benchmarks/likelihood_kernel.py [--genes 5216] [--repeats 20]
 """
@@ -12,12 +13,14 @@ K = 3, about 24 % non-zero)::
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
 from torch.nn.functional import softplus
 
-from scbasis.nn import cell_log_likelihood
+from scbasis.nn import cell_log_likelihood, native_kernel_available
+from scbasis.nn._native_kernel import SWITCH
 
 
 def dense_zinb(x, log_mean, log_theta, zi_logits, weights):
@@ -54,8 +57,9 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     rate = torch.rand(n, d, generator=generator) * 2
     x = torch.poisson(rate, generator=generator) * (torch.rand(n, d, generator=generator) < 0.35)
+    family_major = torch.randn(n, k, d, generator=generator) - 1
     params = [
-        (torch.randn(n, d, k, generator=generator) - 1).requires_grad_(),  # log means
+        family_major.transpose(1, 2).requires_grad_(),  # log means, (n, d, k)
         torch.randn(d, generator=generator).requires_grad_(),  # log theta
         torch.randn(n, d, generator=generator).requires_grad_(),  # zero-inflation logits
         torch.softmax(torch.randn(d, k, generator=generator), -1).requires_grad_(),  # weights
@@ -75,12 +79,18 @@ def main() -> None:
     print(f"{n} cells x {d} genes x {k} families, {float((x > 0).float().mean()):.0%} non-zero")
     print(f"max relative difference, compiled dense vs fused: {gap.item():.1e}")
     for name, function in {
-        "fused (default)": fused,
+        "fused, compiled kernel": fused,
+        "fused, torch operations": fused,
         "dense, eager": lambda: dense_zinb(x, *params),
         "dense, torch.compile": lambda: compiled(x, *params),
     }.items():
+        os.environ[SWITCH] = "0" if name == "fused, torch operations" else "1"
+        if name == "fused, compiled kernel" and not native_kernel_available():
+            print(f"{name:<26}not available on this machine")
+            continue
         ms = _milliseconds(lambda f=function: f().sum().backward(), args.repeats)
-        print(f"{name:<24}{ms:8.1f} ms forward + backward")
+        print(f"{name:<26}{ms:8.1f} ms forward + backward")
+    os.environ.pop(SWITCH)
     print(f"(compilation and first call: {compile_seconds:.1f} s)")
 
 

@@ -1,7 +1,7 @@
 """scbasis: interpretable pseudotime and gene-behaviour clustering for scverse.
 
 The submodules (:mod:`scbasis.model`, :mod:`scbasis.module`, :mod:`scbasis.nn`,
-:mod:`scbasis.data`, :mod:`scbasis.pl`) are imported on first access, so that
+:mod:`scbasis.train`, :mod:`scbasis.data`, :mod:`scbasis.pl`) are imported on first access, so that
 ``import scbasis`` stays quick although scvi-tools and torch are heavy to import.
 """
 
@@ -16,12 +16,12 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-_SUBMODULES = ("data", "model", "module", "nn", "pl")
+_SUBMODULES = ("data", "model", "module", "nn", "pl", "train")
 
 __all__ = ["__version__", *_SUBMODULES]
 
 if TYPE_CHECKING:
-    from . import data, model, module, nn, pl  # noqa: F401
+    from . import data, model, module, nn, pl, train  # noqa: F401
 
 
 def __getattr__(name: str):

@@ -194,7 +194,7 @@ class _NegativeBinomialLogLikelihood(torch.autograd.Function):
         d_log_mean, d_log_theta, d_pi, terms = ctx.saved_tensors
         grads = [None] * 5  # x, log_mean, log_theta, zi_logits, weights
         if ctx.needs_input_grad[1]:
-            grads[1] = d_log_mean.mul_(grad[:, None, None])
+            grads[1] = d_log_mean * grad[:, None, None]
         if ctx.needs_input_grad[2]:
             grads[2] = grad @ d_log_theta
         if d_pi is not None and ctx.needs_input_grad[3]:

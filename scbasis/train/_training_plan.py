@@ -1,0 +1,101 @@
+"""The training plan of the scbasis models: scvi-tools' TrainingPlan, cheaper per step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import partial
+
+import torch
+from scvi.module.base import LossOutput
+from scvi.train import TrainingPlan
+
+
+def fused_adam(
+    params: Iterable[torch.nn.Parameter], lr: float, eps: float, weight_decay: float
+) -> torch.optim.Adam:
+    """Adam with scvi-tools' settings, in PyTorch's fused implementation on CPU and CUDA.
+
+    The updates are Adam's; the fused step is one kernel over all parameters instead of a loop
+    of per-tensor operations (about 1 ms against 4 ms for the 1.7 million parameters of the
+    single-cell benchmark on 2 CPU threads). On other devices PyTorch's default is used.
+    """
+    params = [p for p in params if p.requires_grad]
+    fused = all(p.device.type in ("cpu", "cuda") for p in params) or None
+    return torch.optim.Adam(params, lr=lr, eps=eps, weight_decay=weight_decay, fused=fused)
+
+
+class PseudotimeTrainingPlan(TrainingPlan):
+    """scvi-tools' :class:`~scvi.train.TrainingPlan` with fused Adam and epoch-level logging.
+
+    Two departures, neither of which changes the updates or the logged epoch metrics:
+
+    * ``optimizer="Adam"`` (the default) builds :func:`fused_adam`;
+    * the training metrics (``train_loss``, the ELBO and its terms, the module's extra metrics)
+      are accumulated over the epoch and logged once at its end, with the same minibatch-size
+      weighting as scvi-tools' per-step ``log`` calls. Each Lightning ``log`` call costs about
+      a millisecond; logging nine metrics per step took about 15 % of an epoch at the
+      single-cell benchmark's scale. ``kl_weight``, which scvi-tools logs per step (the
+      history keeps every ``log_every_n_steps``-th value), is logged once per epoch.
+
+    With ``on_step=True`` every metric is logged per step, as scvi-tools does.
+    """
+
+    def get_optimizer_creator(
+        self,
+    ) -> Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]:
+        """:func:`fused_adam` for ``optimizer="Adam"``, else scvi-tools' choice."""
+        if self.optimizer_name != "Adam":
+            return super().get_optimizer_creator()
+        return partial(fused_adam, lr=self.lr, eps=self.eps, weight_decay=self.weight_decay)
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_sums: dict[str, torch.Tensor] = {}
+        self._epoch_cells = 0
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """Forward pass and loss; the metrics are accumulated for :meth:`on_train_epoch_end`."""
+        if self.on_step:
+            return super().training_step(batch, batch_idx)
+        if "kl_weight" in self.loss_kwargs:
+            self.loss_kwargs.update({"kl_weight": self.kl_weight})
+        _, _, loss_output = self.forward(batch, loss_kwargs=self.loss_kwargs)
+        self._accumulate(loss_output)
+        if loss_output.extra_metrics:
+            self.prepare_scib_autotune(loss_output.extra_metrics, "training")
+        return loss_output.loss
+
+    def _accumulate(self, loss_output: LossOutput) -> None:
+        """Update the ELBO metric and the size-weighted sums of the other training metrics."""
+        n_cells = loss_output.n_obs_minibatch
+        self.train_metrics["elbo_train"].update(
+            reconstruction_loss=loss_output.reconstruction_loss_sum,
+            kl_local=loss_output.kl_local_sum,
+            kl_global=loss_output.kl_global_sum,
+            n_obs_minibatch=n_cells,
+        )
+        values = {"train_loss": loss_output.loss}
+        for key, value in loss_output.extra_metrics.items():
+            if isinstance(value, torch.Tensor) and value.dim() == 0:
+                values[f"{key}_train"] = value
+        for key, value in values.items():
+            weighted = value.detach() * n_cells
+            self._epoch_sums[key] = self._epoch_sums.get(key, 0) + weighted
+        self._epoch_cells += n_cells
+
+    def on_train_epoch_end(self) -> None:
+        """Log the epoch's training metrics (weighted means over its minibatches)."""
+        if self.on_step or not self._epoch_cells:
+            return
+        sync = self.use_sync_dist
+        self.log_dict(self.train_metrics, on_step=False, on_epoch=True, sync_dist=sync)
+        for key, total in self._epoch_sums.items():
+            self.log(
+                key,
+                total / self._epoch_cells,
+                on_step=False,
+                on_epoch=True,
+                prog_bar=key == "train_loss",
+                sync_dist=sync,
+            )
+        if "kl_weight" in self.loss_kwargs:
+            self.log("kl_weight", self.kl_weight, on_step=False, on_epoch=True, sync_dist=sync)

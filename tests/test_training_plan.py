@@ -1,0 +1,54 @@
+"""PseudotimeTrainingPlan logs the same epoch history as scvi-tools' TrainingPlan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scvi
+from scvi.train import TrainingPlan
+
+import scbasis
+from scbasis.model import BasisDeVAE
+from scbasis.train import PseudotimeTrainingPlan
+
+from .conftest import QUIET
+
+
+def _history(plan_cls: type[TrainingPlan], **plan_kwargs) -> dict:
+    adata = scbasis.data.simulate_trajectory(300, 30, seed=3)
+    scbasis.model.setup_anndata(adata)
+    scvi.settings.seed = 0
+    model = BasisDeVAE(adata, n_hidden=8)
+    model._training_plan_cls = plan_cls
+    # 70 training cells per batch: 3 minibatches of unequal size per epoch
+    model.train(max_epochs=5, batch_size=100, plan_kwargs=plan_kwargs or None, **QUIET)
+    return model.history
+
+
+def test_epoch_history_matches_scvi_tools_training_plan():
+    ours = _history(PseudotimeTrainingPlan)
+    # scvi-tools' plan with the same (fused) optimizer, so that the trajectories are the same
+    theirs = _history(TrainingPlan, optimizer="Custom", optimizer_creator=_fused)
+    metrics = set(theirs) - {"kl_weight"}
+    assert metrics, "scvi-tools logged no metrics"
+    assert metrics <= set(ours)
+    for key in sorted(metrics):
+        np.testing.assert_allclose(
+            ours[key].to_numpy(float)[:, 0],
+            theirs[key].to_numpy(float)[:, 0],
+            rtol=1e-5,
+            err_msg=key,
+        )
+    # kl_weight: once per epoch, the linear warm-up over the first 20 % of 5 epochs
+    np.testing.assert_allclose(ours["kl_weight"].to_numpy(float)[:, 0], [0.0, 1.0, 1.0, 1.0, 1.0])
+
+
+def _fused(params):
+    return scbasis.train.fused_adam(params, lr=5e-3, eps=1e-8, weight_decay=0.0)
+
+
+@pytest.mark.parametrize("plan_cls", [PseudotimeTrainingPlan, TrainingPlan])
+def test_on_step_logging_is_scvi_tools_own(plan_cls):
+    """With ``on_step=True`` the plan logs every step, as scvi-tools' plan does."""
+    history = _history(plan_cls, on_step=True)
+    assert "train_loss_step" in history
