@@ -23,6 +23,7 @@ as the largest error over the column's largest value (the error of a log-mean ``
 
     python benchmarks/epoch_time.py                       # 8,509 x 5,216, both paths
     python benchmarks/epoch_time.py --paths fast --epochs 3 --sizes 8509x2000 50000x5216
+    python benchmarks/epoch_time.py --paths fast --epochs 10 --n-quadrature 64
 """
 
 from __future__ import annotations
@@ -149,7 +150,10 @@ def _child(path: str, n_cells: int, n_genes: int, args: argparse.Namespace) -> d
             self.seconds.append(time.perf_counter() - self._start)
 
     scvi.settings.seed = 0
-    model = scbasis.model.BasisDeVAE(adata, **PATHS[path])
+    options = dict(PATHS[path])
+    if path == "fast" and args.n_quadrature is not None:
+        options["n_quadrature"] = args.n_quadrature
+    model = scbasis.model.BasisDeVAE(adata, **options)
     timer = EpochTimer()
     model.train(
         max_epochs=args.epochs,
@@ -186,6 +190,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="training epochs per run")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--n-quadrature", type=int, help="Chebyshev nodes of the fast path (default: the model's)"
+    )
     parser.add_argument("--no-accuracy", dest="accuracy", action="store_false")
     parser.add_argument("--child", nargs=2, metavar=("PATH", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -198,6 +205,8 @@ def main() -> None:
         for path in args.paths:
             command = [sys.argv[0], "--child", path, f"{n_cells}x{n_genes}"]
             command += ["--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
+            if args.n_quadrature is not None:
+                command += ["--n-quadrature", str(args.n_quadrature)]
             command += ["--threads", str(args.threads)] + (
                 [] if args.accuracy else ["--no-accuracy"]
             )

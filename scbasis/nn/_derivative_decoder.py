@@ -122,7 +122,8 @@ class DerivativeDecoder(nn.Module):
         )
         log_g3 = log_transient(torch.log(self.amplitude), warp)
         if self.baseline_raw is not None:
-            log_g3 = torch.logaddexp(torch.log(softplus(self.baseline_raw)), log_g3)
+            log_baseline = torch.log(softplus(self.baseline_raw))
+            log_g3 = log_baseline + softplus(log_g3 - log_baseline)  # log(b + A exp(-h^2))
         g3 = log_g3 if log_transient_scale else torch.exp(log_g3)
         curves = [increasing(self.x0, up), decreasing(self.x0, down), g3]
         return torch.stack(curves, dim=1).transpose(1, 2)

@@ -62,7 +62,8 @@ def transient_warp(
     -------
     ``h``, shape ``(N, d)``.
     """
-    return (z[:, None] - centre) * (min_slope + softplus(offset + moment - centre * integral))
+    slope = softplus(offset + moment - centre * integral)
+    return (z[:, None] - centre) * (slope + min_slope if min_slope else slope)
 
 
 def log_transient(log_amplitude: torch.Tensor, warp: torch.Tensor) -> torch.Tensor:
