@@ -11,7 +11,14 @@ from ._clustering import (
 from ._constrained_decoder import CONSTRAINTS, ConstrainedDerivativeDecoder, check_constraints
 from ._derivative_decoder import DerivativeDecoder
 from ._derivative_network import ACTIVATIONS, DerivativeNetwork, mlp_layers
-from ._families import FAMILIES, decreasing, increasing, log_transient, transient_warp
+from ._families import (
+    FAMILIES,
+    decreasing,
+    families,
+    increasing,
+    log_transient,
+    transient_warp,
+)
 from ._likelihoods import (
     COUNT_LIKELIHOODS,
     LIKELIHOODS,
@@ -54,6 +61,7 @@ __all__ = [
     "collapsed_dirichlet_categorical",
     "decreasing",
     "expected_log_q",
+    "families",
     "family_log_likelihood",
     "gauss_legendre",
     "increasing",

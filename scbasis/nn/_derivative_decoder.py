@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.functional import softplus
 
 from ._derivative_network import DerivativeNetwork
-from ._families import FAMILIES, decreasing, increasing, log_transient, transient_warp
+from ._families import FAMILIES, families
 from ._quadrature import make_quadrature
 
 
@@ -110,20 +110,23 @@ class DerivativeDecoder(nn.Module):
 
         Returns
         -------
-        Curves, ``(N, d, 3)`` in the order of :data:`~scbasis.nn.FAMILIES`, stored family-major
-        (a transposed view of ``(N, 3, d)``, which the compiled likelihood kernel reads in
-        place).
+        Curves, ``(N, d, 3)`` in the order of :data:`~scbasis.nn.FAMILIES` (see
+        :func:`~scbasis.nn.families`).
         """
         d = self.n_genes
         integrals, moment = self.quadrature(self.network, z, moment_columns=slice(2 * d, 3 * d))
-        up, down, transient = integrals.split(d, dim=1)
-        warp = transient_warp(
-            z, self.centre, self.offset, transient, moment, self.transient_min_slope
-        )
-        log_g3 = log_transient(torch.log(self.amplitude), warp)
+        log_baseline = None
         if self.baseline_raw is not None:
             log_baseline = torch.log(softplus(self.baseline_raw))
-            log_g3 = log_baseline + softplus(log_g3 - log_baseline)  # log(b + A exp(-h^2))
-        g3 = log_g3 if log_transient_scale else torch.exp(log_g3)
-        curves = [increasing(self.x0, up), decreasing(self.x0, down), g3]
-        return torch.stack(curves, dim=1).transpose(1, 2)
+        return families(
+            z,
+            integrals,
+            moment,
+            self.x0,
+            self.centre,
+            self.offset,
+            torch.log(self.amplitude),
+            log_baseline,
+            self.transient_min_slope,
+            log_transient_scale,
+        )

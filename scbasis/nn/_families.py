@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch.nn.functional import softplus
 
+from ._native_kernel import native_families, native_families_backward, native_kernel_available
+
 FAMILIES: tuple[str, ...] = ("increasing", "decreasing", "transient")
 
 
@@ -69,3 +71,83 @@ def transient_warp(
 def log_transient(log_amplitude: torch.Tensor, warp: torch.Tensor) -> torch.Tensor:
     """``log g_3 = log A - h^2``; ``log_amplitude`` ``(d,)``, ``warp`` ``(N, d)``."""
     return log_amplitude - warp.square()
+
+
+def families(
+    z: torch.Tensor,
+    integrals: torch.Tensor,
+    moment: torch.Tensor,
+    x0: torch.Tensor,
+    centre: torch.Tensor,
+    offset: torch.Tensor,
+    log_amplitude: torch.Tensor,
+    log_baseline: torch.Tensor | None = None,
+    min_slope: float = 0.0,
+    log_scale: bool = False,
+) -> torch.Tensor:
+    """Every gene under the three families, from the integrals of the derivative network.
+
+    Computed by the compiled kernel (:func:`~scbasis.nn.native_kernel_available`) for float32
+    tensors on the CPU, else with torch operations; both give the same values and gradients.
+
+    Parameters
+    ----------
+    z
+        Latent times, ``(N,)``.
+    integrals
+        ``int_0^z f_k`` of the three families side by side, ``(N, 3 d)``.
+    moment
+        ``int_0^z t f_3(t) dt``, ``(N, d)``.
+    x0, centre, offset, log_amplitude
+        Per gene ``x0``, ``z0``, ``c`` and ``log A``, ``(d,)``.
+    log_baseline
+        Per gene ``log b`` of a transient with a basal level, ``log g_3 = log(b + A exp(-h^2))``;
+        ``None`` for the paper's transient.
+    min_slope
+        ``kappa`` of :func:`transient_warp`.
+    log_scale
+        Return ``log g_3`` instead of ``g_3`` for the transient family.
+
+    Returns
+    -------
+    Curves ``(N, d, 3)`` in the order of :data:`FAMILIES`, stored family-major (a transposed
+    view of ``(N, 3, d)``, which the compiled likelihood kernel reads in place).
+    """
+    if integrals.device.type == "cpu" and integrals.dtype == torch.float32:
+        if native_kernel_available():
+            options = (min_slope, log_scale)
+            genes = (x0, centre, offset, log_amplitude, log_baseline)
+            return _NativeFamilies.apply(z, integrals, moment, *genes, *options).transpose(1, 2)
+    up, down, transient = integrals.split(moment.shape[1], dim=1)
+    log_g3 = log_transient(
+        log_amplitude, transient_warp(z, centre, offset, transient, moment, min_slope)
+    )
+    if log_baseline is not None:
+        log_g3 = log_baseline + softplus(log_g3 - log_baseline)  # log(b + A exp(-h^2))
+    g3 = log_g3 if log_scale else torch.exp(log_g3)
+    curves = torch.stack([increasing(x0, up), decreasing(x0, down), g3], dim=1)
+    return curves.transpose(1, 2)
+
+
+class _NativeFamilies(torch.autograd.Function):
+    """:func:`families` by the compiled kernel, ``(N, 3, d)``, with its hand-written backward."""
+
+    @staticmethod
+    def forward(
+        ctx, z, integrals, moment, x0, centre, offset, log_amplitude, log_baseline, *options
+    ):
+        ctx.options = options
+        ctx.save_for_backward(
+            z, integrals, moment, x0, centre, offset, log_amplitude, log_baseline
+        )
+        genes = (x0, centre, offset, log_amplitude)
+        return native_families(z, integrals, moment, genes, log_baseline, *options)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        z, integrals, moment, *genes, log_baseline = ctx.saved_tensors
+        gradients = native_families_backward(
+            grad, z, integrals, moment, tuple(genes), log_baseline, *ctx.options
+        )
+        return *gradients, None, None  # no gradients for min_slope and log_scale

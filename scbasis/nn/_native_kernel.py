@@ -1,18 +1,19 @@
 """The compiled NB / ZINB likelihood kernel: built on first use, used wherever it can run.
 
-``_negative_binomial_kernel.c`` computes the family-dependent NB / ZINB terms of a minibatch
-and every derivative the training step needs in one branch-free pass, which the C compiler
-vectorises with glibc's vector ``expf`` / ``logf`` (libmvec). On the single-cell benchmark's
-minibatch (128 cells x 5,216 genes x 3 families) that is several times faster than the same
-computation as a chain of torch operations (see ``benchmarks/likelihood_kernel.py``).
+``_negative_binomial_kernel.c`` computes the NB / ZINB log-likelihood of a minibatch under
+every family and every derivative the training step needs, the family-dependent terms in one
+branch-free pass that the C compiler vectorises with glibc's vector ``expf`` / ``logf``
+(libmvec). On the single-cell benchmark's minibatch (128 cells x 5,216 genes x 3 families) that
+is several times faster than the same computation as a chain of torch operations
+(``benchmarks/likelihood_kernel.py``).
 
 The kernel is compiled once per machine into ``pooch.os_cache("scbasis") / "kernels"`` and
 loaded with :mod:`ctypes`. It runs on ``torch.get_num_threads()`` OpenMP threads from the pool of
 the ``libgomp.so.1`` that PyTorch's Linux wheels load, so that its threads and PyTorch's do not
-compete for the cores. It is used on x86-64 Linux with glibc 2.22 or newer,
-an AVX2 or AVX-512 CPU and a C compiler (``$CC``, else ``gcc``). Anywhere else, or with
-``SCBASIS_NATIVE_KERNEL=0`` in the environment, the torch implementation is used; both give
-the same values and gradients (tested).
+compete for the cores. It is used for float32 tensors on the CPU of x86-64 Linux machines with
+glibc 2.22 or newer, an AVX2 or AVX-512 CPU and a C compiler (``$CC``, else ``gcc``). Anywhere
+else, or with ``SCBASIS_NATIVE_KERNEL=0`` in the environment, the torch implementation is used;
+both give the same values and gradients (tested).
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("_negative_binomial_kernel.c")
+#: The C sources, compiled into one shared library.
+SOURCES = tuple(
+    Path(__file__).with_name(name)
+    for name in ("_negative_binomial_kernel.c", "_families_kernel.c")
+)
 #: Environment variable that turns the compiled kernel off when set to ``0``.
 SWITCH = "SCBASIS_NATIVE_KERNEL"
 # instruction sets per torch CPU capability; the loop is only worth compiling with wide vectors
@@ -45,9 +50,9 @@ _ISA_FLAGS = {
 
 
 def native_kernel_available() -> bool:
-    """Whether the compiled NB / ZINB likelihood kernel is used on this machine.
+    """Whether the compiled kernels (NB / ZINB likelihood, BasisDeVAE's families) are used.
 
-    Compiles the kernel on the first call if needed (about a second). ``False`` off x86-64
+    Compiles them on the first call if needed (a few seconds). ``False`` off x86-64
     Linux with glibc, without AVX2, without a C compiler, or with ``SCBASIS_NATIVE_KERNEL=0``;
     the likelihood is then computed with torch operations (same results, slower).
     """
@@ -68,7 +73,7 @@ def _unsupported_reason() -> str | None:
 
 
 def _compile(compiler: str, flags: list[str], library: Path) -> None:
-    """Compile :data:`SOURCE` into the shared library ``library`` (written atomically).
+    """Compile :data:`SOURCES` into the shared library ``library`` (written atomically).
 
     The object is compiled with ``-ffast-math`` (which enables libmvec's vector functions) but
     linked without it, so that loading the library does not switch the whole process to
@@ -76,12 +81,15 @@ def _compile(compiler: str, flags: list[str], library: Path) -> None:
     """
     library.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=library.parent) as build:
-        obj, shared = Path(build) / "kernel.o", Path(build) / "kernel.so"
+        objects = [str(Path(build) / f"{source.stem}.o") for source in SOURCES]
+        shared = Path(build) / "kernels.so"
         options = ["-O3", "-ffast-math", "-fopenmp", "-fPIC", *flags]
-        for command in (
-            [compiler, *options, "-c", str(SOURCE), "-o", str(obj)],
-            [compiler, "-shared", "-fopenmp", str(obj), "-o", str(shared), "-lm"],
-        ):
+        commands = [
+            [compiler, *options, "-c", str(source), "-o", obj]
+            for source, obj in zip(SOURCES, objects, strict=True)
+        ]
+        commands.append([compiler, "-shared", "-fopenmp", *objects, "-o", str(shared), "-lm"])
+        for command in commands:
             subprocess.run(command, check=True, capture_output=True, text=True)
         os.replace(shared, library)
 
@@ -97,8 +105,9 @@ def _load() -> ctypes.CDLL | None:
         logger.info("Compiled likelihood kernel not used: %s.", reason)
         return None
     flags = _ISA_FLAGS[torch.backends.cpu.get_cpu_capability()]
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, *flags]).encode()).hexdigest()
-    library = Path(pooch.os_cache("scbasis")) / "kernels" / f"negative_binomial_{key[:16]}.so"
+    sources = [source.read_text() for source in SOURCES]
+    key = hashlib.sha256("\0".join([*sources, compiler, *flags]).encode()).hexdigest()
+    library = Path(pooch.os_cache("scbasis")) / "kernels" / f"scbasis_{key[:16]}.so"
     try:
         if not library.exists():
             _compile(compiler, flags, library)
@@ -111,14 +120,21 @@ def _load() -> ctypes.CDLL | None:
             detail,
         )
         return None
-    function = kernel.negative_binomial_terms
-    function.restype = ctypes.c_int
-    function.argtypes = [
-        *[ctypes.c_void_p] * 5,
-        *[ctypes.c_int64] * 3,
-        ctypes.c_int,
-        *[ctypes.c_void_p] * 5,
-    ]
+    pointer, size, flag = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    signatures = {
+        "negative_binomial_terms": (flag, [*[pointer] * 5, *[size] * 3, flag, *[pointer] * 5]),
+        "families_forward": (
+            None,
+            [*[pointer] * 8, ctypes.c_float, flag, size, size, flag, pointer],
+        ),
+        "families_backward": (
+            flag,
+            [*[pointer] * 7, ctypes.c_float, flag, size, size, flag, *[pointer] * 9],
+        ),
+    }
+    for name, (restype, argtypes) in signatures.items():
+        function = getattr(kernel, name)
+        function.restype, function.argtypes = restype, argtypes
     return kernel
 
 
@@ -182,3 +198,80 @@ def native_negative_binomial_terms(
     if status != 0:
         raise MemoryError("The compiled likelihood kernel could not allocate its scratch space.")
     return cell_terms, d_log_mean.transpose(1, 2), d_log_theta, d_pi, terms.transpose(1, 2)
+
+
+def _float32(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    return None if tensor is None else tensor.detach().to("cpu", torch.float32).contiguous()
+
+
+def native_families(
+    z: torch.Tensor,
+    integrals: torch.Tensor,
+    moment: torch.Tensor,
+    gene_parameters: tuple[torch.Tensor, ...],
+    log_baseline: torch.Tensor | None,
+    min_slope: float,
+    log_scale: bool,
+) -> torch.Tensor:
+    """BasisDeVAE's family curves ``(N, 3, d)`` from the integrals (``_families_kernel.c``).
+
+    ``gene_parameters`` are ``x0``, ``centre``, ``offset`` and ``log_amplitude`` ``(d,)``.
+    """
+    kernel = _load()
+    n_cells, n_genes = moment.shape
+    curves = torch.empty(n_cells, 3, n_genes)
+    inputs = [_float32(t) for t in (z, integrals, moment, *gene_parameters, log_baseline)]
+    kernel.families_forward(
+        *map(_address, inputs),
+        min_slope,
+        int(log_scale),
+        n_cells,
+        n_genes,
+        torch.get_num_threads(),
+        curves.data_ptr(),
+    )
+    return curves
+
+
+def native_families_backward(
+    grad: torch.Tensor,
+    z: torch.Tensor,
+    integrals: torch.Tensor,
+    moment: torch.Tensor,
+    gene_parameters: tuple[torch.Tensor, ...],
+    log_baseline: torch.Tensor | None,
+    min_slope: float,
+    log_scale: bool,
+) -> tuple[torch.Tensor | None, ...]:
+    """Gradients of ``sum(grad * curves)`` for :func:`native_families`'s inputs.
+
+    Returns
+    -------
+    ``d z`` ``(N,)``, ``d integrals`` ``(N, 3 d)``, ``d moment`` ``(N, d)``, ``d x0``,
+    ``d centre``, ``d offset``, ``d log_amplitude`` and ``d log_baseline`` ``(d,)`` (``None``
+    without a baseline).
+    """
+    kernel = _load()
+    n_cells, n_genes = moment.shape
+    _, centre, offset, log_amplitude = gene_parameters
+    # float32 copies stay referenced here until the kernel has returned
+    inputs = [
+        _float32(t) for t in (z, integrals, moment, centre, offset, log_amplitude, log_baseline)
+    ]
+    grad = _float32(grad)
+    d_z, d_integrals, d_moment = (torch.empty_like(t) for t in inputs[:3])
+    d_genes = [torch.empty(n_genes) for _ in range(4)]
+    d_log_baseline = None if log_baseline is None else torch.empty(n_genes)
+    status = kernel.families_backward(
+        *map(_address, inputs),
+        min_slope,
+        int(log_scale),
+        n_cells,
+        n_genes,
+        torch.get_num_threads(),
+        _address(grad),
+        *map(_address, (d_integrals, d_moment, d_z, *d_genes, d_log_baseline)),
+    )
+    if status != 0:
+        raise MemoryError("The compiled decoder kernel could not allocate its scratch space.")
+    return d_z, d_integrals, d_moment, *d_genes, d_log_baseline
