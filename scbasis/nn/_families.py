@@ -113,11 +113,11 @@ def families(
     Curves ``(N, d, 3)`` in the order of :data:`FAMILIES`, stored family-major (a transposed
     view of ``(N, 3, d)``, which the compiled likelihood kernel reads in place).
     """
-    if integrals.device.type == "cpu" and integrals.dtype == torch.float32:
-        if native_kernel_available():
-            options = (min_slope, log_scale)
-            genes = (x0, centre, offset, log_amplitude, log_baseline)
-            return _NativeFamilies.apply(z, integrals, moment, *genes, *options).transpose(1, 2)
+    on_cpu = integrals.device.type == "cpu" and integrals.dtype == torch.float32
+    if on_cpu and native_kernel_available():
+        genes = (x0, centre, offset, log_amplitude, log_baseline)
+        curves = _NativeFamilies.apply(z, integrals, moment, *genes, min_slope, log_scale)
+        return curves.transpose(1, 2)
     up, down, transient = integrals.split(moment.shape[1], dim=1)
     log_g3 = log_transient(
         log_amplitude, transient_warp(z, centre, offset, transient, moment, min_slope)
