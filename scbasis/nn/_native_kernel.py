@@ -1,19 +1,20 @@
-"""The compiled NB / ZINB likelihood kernel: built on first use, used wherever it can run.
+"""scbasis's compiled kernels: built on first use, used wherever they can run.
 
-``_negative_binomial_kernel.c`` computes the NB / ZINB log-likelihood of a minibatch under
-every family and every derivative the training step needs, the family-dependent terms in one
-branch-free pass that the C compiler vectorises with glibc's vector ``expf`` / ``logf``
-(libmvec). On the single-cell benchmark's minibatch (128 cells x 5,216 genes x 3 families) that
-is several times faster than the same computation as a chain of torch operations
-(``benchmarks/likelihood_kernel.py``).
+* ``_negative_binomial_kernel.c``: the NB / ZINB log-likelihood of a minibatch under every
+  family and every derivative the training step needs, the family-dependent terms in one
+  branch-free pass that the C compiler vectorises with glibc's vector ``expf`` / ``logf``
+  (libmvec); about 4x faster than the same computation in torch operations on the single-cell
+  benchmark's minibatch (``benchmarks/likelihood_kernel.py``).
+* ``_families_kernel.c``: BasisDeVAE's three families from the decoder's integrals, forward and
+  backward (``benchmarks/families_kernel.py``).
 
-The kernel is compiled once per machine into ``pooch.os_cache("scbasis") / "kernels"`` and
-loaded with :mod:`ctypes`. It runs on ``torch.get_num_threads()`` OpenMP threads from the pool of
-the ``libgomp.so.1`` that PyTorch's Linux wheels load, so that its threads and PyTorch's do not
-compete for the cores. It is used for float32 tensors on the CPU of x86-64 Linux machines with
-glibc 2.22 or newer, an AVX2 or AVX-512 CPU and a C compiler (``$CC``, else ``gcc``). Anywhere
-else, or with ``SCBASIS_NATIVE_KERNEL=0`` in the environment, the torch implementation is used;
-both give the same values and gradients (tested).
+They are compiled once per machine into one library in ``pooch.os_cache("scbasis") /
+"kernels"`` and loaded with :mod:`ctypes`. They run on ``torch.get_num_threads()`` OpenMP
+threads from the pool of the ``libgomp.so.1`` that PyTorch's Linux wheels load, so that their
+threads and PyTorch's do not compete for the cores. They are used for float32 tensors on the
+CPU of x86-64 Linux machines with glibc 2.22 or newer, an AVX2 or AVX-512 CPU and a C compiler
+(``$CC``, else ``gcc``). Anywhere else, or with ``SCBASIS_NATIVE_KERNEL=0`` in the environment,
+the torch implementations are used; both give the same values and gradients (tested).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def _load() -> ctypes.CDLL | None:
     if reason is None and compiler is None:
         reason = "no C compiler was found (set CC or install gcc)"
     if reason is not None:
-        logger.info("Compiled likelihood kernel not used: %s.", reason)
+        logger.info("Compiled kernels not used: %s.", reason)
         return None
     flags = _ISA_FLAGS[torch.backends.cpu.get_cpu_capability()]
     sources = [source.read_text() for source in SOURCES]
@@ -115,8 +116,8 @@ def _load() -> ctypes.CDLL | None:
     except (OSError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", None) or error
         logger.warning(
-            "Could not build the compiled likelihood kernel (%s); using the torch "
-            "implementation, which is slower.",
+            "Could not build the compiled kernels (%s); using the torch "
+            "implementations, which are slower.",
             detail,
         )
         return None
@@ -176,7 +177,7 @@ def native_negative_binomial_terms(
     """
     kernel = _load()
     if kernel is None:
-        raise RuntimeError("The compiled likelihood kernel is not available on this machine.")
+        raise RuntimeError("The compiled kernels are not available on this machine.")
     family_major = [log_mean.transpose(1, 2), weights.T]
     inputs = [
         None if t is None else t.detach().to("cpu", torch.float32).contiguous()
@@ -196,7 +197,7 @@ def native_negative_binomial_terms(
         *map(_address, (cell_terms, d_log_mean, d_log_theta, d_pi, terms)),
     )
     if status != 0:
-        raise MemoryError("The compiled likelihood kernel could not allocate its scratch space.")
+        raise MemoryError("The compiled likelihood kernel could not allocate memory.")
     return cell_terms, d_log_mean.transpose(1, 2), d_log_theta, d_pi, terms.transpose(1, 2)
 
 
