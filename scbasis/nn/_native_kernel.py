@@ -139,6 +139,10 @@ def _load() -> ctypes.CDLL | None:
     return kernel
 
 
+def _float32(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    return None if tensor is None else tensor.detach().to("cpu", torch.float32).contiguous()
+
+
 def _address(tensor: torch.Tensor | None) -> int | None:
     return None if tensor is None else tensor.data_ptr()
 
@@ -178,11 +182,8 @@ def native_negative_binomial_terms(
     kernel = _load()
     if kernel is None:
         raise RuntimeError("The compiled kernels are not available on this machine.")
-    family_major = [log_mean.transpose(1, 2), weights.T]
-    inputs = [
-        None if t is None else t.detach().to("cpu", torch.float32).contiguous()
-        for t in (x, *family_major[:1], log_theta, zi_logits, family_major[1])
-    ]
+    # family-major (N, K, d) log means and (K, d) weights; copies stay referenced until return
+    inputs = [_float32(t) for t in (x, log_mean.transpose(1, 2), log_theta, zi_logits, weights.T)]
     n_cells, n_genes, n_families = log_mean.shape
     cell_terms = torch.empty(n_cells)
     d_log_mean, terms = torch.empty_like(inputs[1]), torch.empty_like(inputs[1])
@@ -199,10 +200,6 @@ def native_negative_binomial_terms(
     if status != 0:
         raise MemoryError("The compiled likelihood kernel could not allocate memory.")
     return cell_terms, d_log_mean.transpose(1, 2), d_log_theta, d_pi, terms.transpose(1, 2)
-
-
-def _float32(tensor: torch.Tensor | None) -> torch.Tensor | None:
-    return None if tensor is None else tensor.detach().to("cpu", torch.float32).contiguous()
 
 
 def native_families(
