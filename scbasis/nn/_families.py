@@ -64,8 +64,7 @@ def transient_warp(
     -------
     ``h``, shape ``(N, d)``.
     """
-    slope = softplus(offset + moment - centre * integral)
-    return (z[:, None] - centre) * (slope + min_slope if min_slope else slope)
+    return (z[:, None] - centre) * (min_slope + softplus(offset + moment - centre * integral))
 
 
 def log_transient(log_amplitude: torch.Tensor, warp: torch.Tensor) -> torch.Tensor:
