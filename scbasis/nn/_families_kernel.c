@@ -12,6 +12,7 @@
  * curves is (N, 3, d) (family-major); integrals (N, 3 d), moment (N, d), all C-contiguous float32.
  * log_baseline may be NULL (no baseline).
  */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +21,11 @@
 #endif
 
 static inline float softplus(float a) { return fmaxf(a, 0.f) + logf(1.f + expf(-fabsf(a))); }
+
+/* x, or 0 if x is subnormal. Matrix products with subnormal operands run many times slower
+ * on x86 CPUs, and the transient's gradients underflow where a sigmoid does: flushed here,
+ * the integrals' gradients stay fast to multiply (they change by less than FLT_MIN). */
+static inline float flush_subnormal(float x) { return fabsf(x) < FLT_MIN ? 0.f : x; }
 
 /* softplus(a), and sigmoid(a) (its derivative) into *sigmoid, from one exponential */
 static inline float softplus_sigmoid(float a, float *sigmoid)
@@ -104,8 +110,8 @@ static inline __attribute__((always_inline)) void backward_genes(
             d_z_i += d_h * slope;
             d_centre[j] += -d_h * slope - d_argument * row[2 * d + j];
             d_offset[j] += d_argument;
-            d_moment[i * d + j] = d_argument;
-            d_row[2 * d + j] = -d_argument * centre[j];
+            d_moment[i * d + j] = flush_subnormal(d_argument);
+            d_row[2 * d + j] = flush_subnormal(-d_argument * centre[j]);
         }
         d_z_part[i] = d_z_i;
     }
