@@ -29,6 +29,7 @@ from ._likelihoods import (
 from ._native_kernel import native_kernel_available
 from ._quadrature import (
     DEFAULT_N_QUADRATURE,
+    DEFAULT_QUADRATURE_TOLERANCE,
     QUADRATURES,
     ChebyshevQuadrature,
     GaussLegendreQuadrature,
@@ -44,6 +45,7 @@ __all__ = [
     "CONSTRAINTS",
     "COUNT_LIKELIHOODS",
     "DEFAULT_N_QUADRATURE",
+    "DEFAULT_QUADRATURE_TOLERANCE",
     "FAMILIES",
     "LIKELIHOODS",
     "QUADRATURES",

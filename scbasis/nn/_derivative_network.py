@@ -59,6 +59,24 @@ class DerivativeNetwork(nn.Module):
             *mlp_layers(1, n_output, n_hidden, n_layers, activation), nn.Softplus()
         )
 
-    def forward(self, t: torch.Tensor) -> torch.Tensor:
-        """Evaluate the derivatives at points ``t`` ``(P,)``; returns ``(P, n_output)`` >= 0."""
-        return self.mlp(t[:, None])
+    def forward(self, t: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
+        """Evaluate the derivatives at points ``t`` ``(P,)``.
+
+        Parameters
+        ----------
+        t
+            Points, ``(P,)``.
+        columns
+            Indices of the outputs to evaluate (``LongTensor``); all if ``None``.
+
+        Returns
+        -------
+        Non-negative derivatives, ``(P, n_output)``, or ``(P, len(columns))``.
+        """
+        if columns is None:
+            return self.mlp(t[:, None])
+        output = self.mlp[-2]
+        features = self.mlp[:-2](t[:, None])
+        return self.mlp[-1](
+            nn.functional.linear(features, output.weight[columns], output.bias[columns])
+        )

@@ -23,7 +23,15 @@ import numpy as np
 import torch
 from torch import nn
 
-Integrand = Callable[[torch.Tensor], torch.Tensor]
+#: ``integrand(points)`` maps points ``(P,)`` to non-negative values ``(P, C)``;
+#: ``integrand(points, columns)`` to the values of ``columns`` (a ``LongTensor``) alone.
+Integrand = Callable[..., torch.Tensor]
+
+QUADRATURES: tuple[str, ...] = ("chebyshev", "gauss_legendre")
+#: Nodes per rule when none are given: 48 Chebyshev nodes, the papers' Gauss-Legendre order 15.
+DEFAULT_N_QUADRATURE: dict[str, int] = {"chebyshev": 48, "gauss_legendre": 15}
+#: Error tolerance of the Chebyshev rule when none is given (see :class:`ChebyshevQuadrature`).
+DEFAULT_QUADRATURE_TOLERANCE = 1e-5
 
 
 @lru_cache(maxsize=16)
@@ -101,39 +109,51 @@ class ChebyshevQuadrature(QuadratureRule):
     exactly from ``p^2`` at ``2 M`` finer Chebyshev points: ``W(z) @ p^2(nodes)`` with a
     differentiable ``W(z)`` ``(N, 2M)``. Because the surrogate itself is non-negative, the
     integrals are non-decreasing in ``z`` for any network weights, so the families' shape
-    guarantees hold exactly, not only up to quadrature error. For the smooth integrands of the
-    decoder the error against ``f`` falls geometrically with ``M``.
+    guarantees hold exactly, not only up to quadrature error.
+
+    The rule controls its own error. The last Chebyshev coefficients of ``p`` bound
+    ``|p^2 - f|`` on ``[a, b]``; every column whose bound exceeds ``tolerance`` times the
+    column's largest value of ``f`` is evaluated again at ``2 M`` nodes, then ``4 M``, and so
+    on up to ``M * 2 ** max_refinements`` nodes, for that column alone. A trained network
+    sharpens a few of its thousands of outputs (functions that rise by many orders of
+    magnitude over a short stretch of pseudotime); they get the nodes they need while the rest
+    stay at ``M``. The network must accept ``integrand(points, columns)`` with ``columns`` a
+    ``LongTensor`` of the columns to evaluate, as :class:`~scbasis.nn.DerivativeNetwork` does.
 
     Parameters
     ----------
     n_nodes
-        Number ``M`` of nodes at which ``f`` is evaluated.
+        Number ``M`` of nodes at which ``f`` is evaluated for every column.
+    tolerance
+        Largest error of the surrogate ``|p^2 - f|`` allowed, relative to the column's
+        largest value of ``f``, as estimated from the coefficients; ``None`` turns the
+        refinement off.
+    max_refinements
+        Number of times the node count may double for the columns that need it.
     """
 
-    def __init__(self, n_nodes: int = 48):
+    def __init__(
+        self,
+        n_nodes: int = 48,
+        tolerance: float | None = DEFAULT_QUADRATURE_TOLERANCE,
+        max_refinements: int = 3,
+    ):
         super().__init__()
-        if n_nodes < 2:
-            raise ValueError(f"ChebyshevQuadrature needs at least 2 nodes, got {n_nodes}.")
+        if n_nodes < _TAIL + 2:
+            raise ValueError(
+                f"ChebyshevQuadrature needs at least {_TAIL + 2} nodes, got {n_nodes}."
+            )
+        if tolerance is not None and not tolerance > 0:
+            raise ValueError(
+                f"The quadrature tolerance must be positive (e.g. 1e-5) or None, got {tolerance}."
+            )
         self.n_nodes = n_nodes
-        coarse, fine = _chebyshev_points(n_nodes), _chebyshev_points(2 * n_nodes)
-        # values of sqrt(f) at the coarse points -> values of its interpolant at the fine points
-        coarse_to_fine = _chebyshev_vandermonde(fine, n_nodes - 1) @ _values_to_coefficients(
-            n_nodes
+        self.tolerance = tolerance
+        _register_chebyshev_matrices(self, n_nodes, persistent=True)
+        # refinement levels follow from n_nodes, so they stay out of saved state dicts
+        self.refinements = nn.ModuleList(
+            [_ChebyshevLevel(n_nodes * 2**level) for level in range(1, max_refinements + 1)]
         )
-        # values at the fine points -> coefficients of the antiderivative in T_0 .. T_2M
-        n_fine = 2 * n_nodes
-        antiderivative = np.stack(
-            [np.polynomial.chebyshev.chebint(np.eye(n_fine)[j]) for j in range(n_fine)], axis=1
-        )
-        # kept in float64: the weights of cells near z = 0 are differences of nearly equal
-        # polynomial values, so rounding these matrices to float32 would cost accuracy
-        for name, array in {
-            "coarse_nodes": coarse,
-            "fine_nodes": fine,
-            "coarse_to_fine": coarse_to_fine,
-            "values_to_antiderivative": antiderivative @ _values_to_coefficients(n_fine),
-        }.items():
-            self.register_buffer(name, torch.as_tensor(array, dtype=torch.float64))
 
     def domain(self, z: torch.Tensor) -> tuple[float, float]:
         """Interval ``[a, b]`` holding 0, ``[-1, 1]`` and every entry of ``z``."""
@@ -145,25 +165,127 @@ class ChebyshevQuadrature(QuadratureRule):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact integrals and moments of the surrogate ``p^2`` (see :class:`QuadratureRule`)."""
         lower, upper = self.domain(z)
-        half_width, centre = (upper - lower) / 2, (upper + lower) / 2
-        values = integrand((centre + half_width * self.coarse_nodes).to(z.dtype))  # (M, C)
-        root = torch.sqrt(values.clamp_min(1e-30))
-        surrogate = (self.coarse_to_fine.to(z.dtype) @ root).square()  # p^2 at fine points
-        fine_points = (centre + half_width * self.fine_nodes).to(z.dtype)
-        limits = torch.cat([z, z.new_zeros(1)]).double()
-        polys = _chebyshev_polynomials((limits - centre) / half_width, 2 * self.n_nodes)
-        weights = half_width * ((polys[:-1] - polys[-1]) @ self.values_to_antiderivative)
-        weights = weights.to(z.dtype)  # (N, 2M)
-        moments = weights @ (fine_points[:, None] * surrogate[:, moment_columns])
-        return weights @ surrogate, moments
+        levels = [self, *self.refinements]
+        return _chebyshev_integrals(
+            levels, integrand, z, (lower, upper), moment_columns, self.tolerance
+        )
 
 
-QUADRATURES: tuple[str, ...] = ("chebyshev", "gauss_legendre")
-#: Nodes per rule when none are given: 48 Chebyshev nodes, the papers' Gauss-Legendre order 15.
-DEFAULT_N_QUADRATURE: dict[str, int] = {"chebyshev": 48, "gauss_legendre": 15}
+#: Trailing Chebyshev coefficients of ``p`` that estimate the surrogate's error.
+_TAIL = 4
 
 
-def make_quadrature(name: str, n_nodes: int | None = None) -> QuadratureRule:
+class _ChebyshevLevel(nn.Module):
+    """Nodes and matrices of one refinement level of :class:`ChebyshevQuadrature`."""
+
+    def __init__(self, n_nodes: int):
+        super().__init__()
+        self.n_nodes = n_nodes
+        _register_chebyshev_matrices(self, n_nodes, persistent=False)
+
+
+def _register_chebyshev_matrices(module: nn.Module, n_nodes: int, persistent: bool) -> None:
+    """Register the nodes and matrices of the ``n_nodes`` Chebyshev rule as buffers of
+    ``module`` (the error estimate's are never saved: older models lack them)."""
+    coarse, fine = _chebyshev_points(n_nodes), _chebyshev_points(2 * n_nodes)
+    # values of sqrt(f) at the coarse points -> values of its interpolant at the fine points
+    coarse_to_fine = _chebyshev_vandermonde(fine, n_nodes - 1) @ _values_to_coefficients(n_nodes)
+    # values at the fine points -> coefficients of the antiderivative in T_0 .. T_2M
+    n_fine = 2 * n_nodes
+    antiderivative = np.stack(
+        [np.polynomial.chebyshev.chebint(np.eye(n_fine)[j]) for j in range(n_fine)], axis=1
+    )
+    # kept in float64: the weights of cells near z = 0 are differences of nearly equal
+    # polynomial values, so rounding these matrices to float32 would cost accuracy
+    for name, array in {
+        "coarse_nodes": coarse,
+        "fine_nodes": fine,
+        "coarse_to_fine": coarse_to_fine,
+        "values_to_antiderivative": antiderivative @ _values_to_coefficients(n_fine),
+    }.items():
+        module.register_buffer(name, torch.as_tensor(array), persistent=persistent)
+    # values of sqrt(f) -> its last _TAIL Chebyshev coefficients
+    tail = _values_to_coefficients(n_nodes)[-_TAIL:]
+    module.register_buffer("values_to_tail", torch.as_tensor(tail), persistent=False)
+
+
+def _chebyshev_integrals(
+    levels: list[nn.Module],
+    integrand: Integrand,
+    z: torch.Tensor,
+    domain: tuple[float, float],
+    moment_columns: slice,
+    tolerance: float | None,
+    columns: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integrals ``(N, C)`` and moments ``(N, C_m)`` of ``columns`` (all if ``None``) by the
+    first of ``levels`` (modules holding the buffers of :func:`_register_chebyshev_matrices`),
+    with the columns whose error estimate exceeds ``tolerance`` taken from the next levels.
+
+    ``columns`` are sorted; the moments are those of the columns that lie in
+    ``moment_columns``, in the same order.
+    """
+    rule = levels[0]
+    lower, upper = domain
+    half_width, centre = (upper - lower) / 2, (upper + lower) / 2
+    points = (centre + half_width * rule.coarse_nodes).to(z.dtype)
+    values = integrand(points) if columns is None else integrand(points, columns)  # (M, C)
+    root = torch.sqrt(values.clamp_min(1e-30))
+    surrogate = (rule.coarse_to_fine.to(z.dtype) @ root).square()  # p^2 at fine points
+    fine_points = (centre + half_width * rule.fine_nodes).to(z.dtype)
+    limits = torch.cat([z, z.new_zeros(1)]).double()
+    polys = _chebyshev_polynomials((limits - centre) / half_width, 2 * rule.n_nodes)
+    differences = half_width * (polys[:-1] - polys[-1])  # (N, 2M + 1)
+    if surrogate.shape[1] < z.shape[0]:
+        # fewer columns than cells: the antiderivatives' coefficients are the smaller product
+        to_antiderivative = rule.values_to_antiderivative.to(z.dtype)
+        differences = differences.to(z.dtype)
+
+        def integrate(fine_values: torch.Tensor) -> torch.Tensor:
+            return differences @ (to_antiderivative @ fine_values)
+
+    else:
+        weights = (differences @ rule.values_to_antiderivative).to(z.dtype)  # (N, 2M)
+
+        def integrate(fine_values: torch.Tensor) -> torch.Tensor:
+            return weights @ fine_values
+
+    if columns is None:
+        moment_ids = torch.arange(moment_columns.start, moment_columns.stop, device=z.device)
+        moment_part = surrogate[:, moment_columns]
+    else:
+        # the sorted columns in moment_columns are a contiguous run of them
+        first, stop = torch.searchsorted(
+            columns, torch.tensor([moment_columns.start, moment_columns.stop], device=z.device)
+        ).tolist()
+        moment_ids = columns[first:stop]
+        moment_part = surrogate[:, first:stop]
+    integrals = integrate(surrogate)
+    moments = integrate(fine_points[:, None] * moment_part)
+    if len(levels) == 1 or tolerance is None:
+        return integrals, moments
+    with torch.no_grad():
+        # |p^2 - f| <= 2 sqrt(max f) |p - sqrt f|, relative to max f
+        tail = (rule.values_to_tail.to(z.dtype) @ root).abs().amax(dim=0)
+        unresolved = torch.nonzero(2 * tail > tolerance * root.amax(dim=0))[:, 0]
+    if unresolved.numel() == 0:
+        return integrals, moments
+    refined = unresolved if columns is None else columns[unresolved]
+    refined_integrals, refined_moments = _chebyshev_integrals(
+        levels[1:], integrand, z, domain, moment_columns, tolerance, refined
+    )
+    # in place: the products' backward passes do not need their outputs
+    integrals.index_copy_(1, unresolved, refined_integrals)
+    refined_moment_ids = refined[
+        (refined >= moment_columns.start) & (refined < moment_columns.stop)
+    ]
+    moments.index_copy_(1, torch.searchsorted(moment_ids, refined_moment_ids), refined_moments)
+    return integrals, moments
+
+
+def make_quadrature(
+    name: str, n_nodes: int | None = None, tolerance: float | None = DEFAULT_QUADRATURE_TOLERANCE
+) -> QuadratureRule:
     """Build the quadrature rule ``name`` (one of :data:`QUADRATURES`).
 
     Parameters
@@ -173,12 +295,16 @@ def make_quadrature(name: str, n_nodes: int | None = None) -> QuadratureRule:
         (:class:`GaussLegendreQuadrature`).
     n_nodes
         Nodes of the rule; ``None`` takes :data:`DEFAULT_N_QUADRATURE`.
+    tolerance
+        Error tolerance of the Chebyshev rule (see :class:`ChebyshevQuadrature`; ``None``: fixed
+        nodes); the per-cell Gauss-Legendre rule has none.
     """
     if name not in QUADRATURES:
         raise ValueError(f"Unknown quadrature {name!r}; choose one of {QUADRATURES}.")
     n_nodes = DEFAULT_N_QUADRATURE[name] if n_nodes is None else n_nodes
-    rule = ChebyshevQuadrature if name == "chebyshev" else GaussLegendreQuadrature
-    return rule(n_nodes)
+    if name == "chebyshev":
+        return ChebyshevQuadrature(n_nodes, tolerance)
+    return GaussLegendreQuadrature(n_nodes)
 
 
 def _chebyshev_points(n: int) -> np.ndarray:
@@ -200,25 +326,24 @@ def _chebyshev_vandermonde(x: np.ndarray, degree: int) -> np.ndarray:
 
 
 def _chebyshev_polynomials(x: torch.Tensor, degree: int) -> torch.Tensor:
-    """``T_0(x) .. T_degree(x)``, ``(len(x), degree + 1)``, for a 1-D ``x``.
+    """``T_0(x) .. T_degree(x)``, ``(len(x), degree + 1)``, for a 1-D ``x`` in ``[-1, 1]``.
 
-    The values come from numpy's Chebyshev Vandermonde matrix rather than from hundreds of
-    tiny recorded torch operations; the first derivative ``T_k'(x) = k U_{k-1}(x)`` (``U``:
-    Chebyshev polynomials of the second kind) is attached so that gradients with respect to
-    ``x`` are exact.
+    The values come from ``T_k(cos t) = cos(k t)`` rather than from hundreds of tiny recorded
+    operations of a recurrence; the first derivative ``T_k'(cos t) = k sin(k t) / sin t``
+    (``k^2 (+-1)^(k+1)`` at ``x = +-1``) is attached so that gradients with respect to ``x``,
+    in reverse or forward mode, are exact.
     """
-    points = x.detach().cpu().double().numpy()
-    second_kind = [np.ones_like(points), 2 * points]
-    for _ in range(degree - 2):
-        second_kind.append(2 * points * second_kind[-1] - second_kind[-2])
-    slopes = np.arange(degree + 1) * np.column_stack(
-        [np.zeros_like(points), *second_kind[:degree]]
+    points = x.detach().double().clamp(-1.0, 1.0)
+    angles = torch.outer(torch.arccos(points), torch.arange(degree + 1, device=x.device))
+    values = torch.cos(angles)
+    k = torch.arange(degree + 1, dtype=torch.float64, device=x.device)
+    sine = torch.sqrt((1 - points) * (1 + points))  # sin(arccos x), exact near the ends
+    # within 1e-7 of an end, the derivative is its value at the end to about 1e-9
+    ends = sine < 1e-7
+    slopes = torch.where(
+        ends[:, None],
+        k.square() * torch.sign(points)[:, None] ** (k + 1),
+        k * torch.sin(angles) / torch.where(ends, 1.0, sine)[:, None],
     )
-    values, slopes = (
-        torch.as_tensor(array, dtype=x.dtype, device=x.device)
-        for array in (_chebyshev_vandermonde(points, degree), slopes)
-    )
-    if not x.requires_grad:
-        return values
-    # value T(x), gradient T'(x): (x - x) is zero but carries x's gradient
-    return values + (x - x.detach())[:, None] * slopes
+    # value T(x), derivative T'(x): (x - x) is zero but carries x's gradient (or tangent)
+    return (values + (x.double() - points)[:, None] * slopes).to(x.dtype)
