@@ -180,6 +180,24 @@ def test_setup_and_data_errors_name_the_fix():
     with pytest.raises(ValueError, match="likelihood"):
         scbasis.model.setup_anndata(adata)
         BasisDeVAE(adata, likelihood="bernoulli")
+    with pytest.raises(ValueError, match="tolerance must be positive"):
+        BasisDeVAE(adata, quadrature_tolerance=0.0)
+
+
+@pytest.mark.parametrize("tolerance", [None, 1e-3])
+def test_quadrature_tolerance_reaches_the_rule_and_survives_saving(tolerance, tmp_path):
+    adata = scbasis.data.simulate_trajectory(60, 10, seed=1)
+    scbasis.model.setup_anndata(adata)
+    model = BasisDeVAE(adata, quadrature_tolerance=tolerance)
+    assert model.module.decoder.quadrature.tolerance == tolerance
+    model.save(tmp_path / "model", save_anndata=True)
+    loaded = BasisDeVAE.load(tmp_path / "model")
+    assert loaded.module.decoder.quadrature.tolerance == tolerance
+    devae = scbasis.model.DeVAE
+    devae.setup_anndata(adata)
+    assert devae(adata, quadrature_tolerance=tolerance).module.decoder.quadrature.tolerance == (
+        tolerance
+    )
 
 
 def test_size_factor_key_replaces_total_counts():

@@ -8,7 +8,7 @@ import numpy as np
 from anndata import AnnData
 
 from scbasis.module import BasisDeVAEModule
-from scbasis.nn import COUNT_LIKELIHOODS, FAMILIES
+from scbasis.nn import COUNT_LIKELIHOODS, DEFAULT_QUADRATURE_TOLERANCE, FAMILIES
 
 from ._base import ClusteredPseudotimeModel
 
@@ -36,6 +36,12 @@ class BasisDeVAE(ClusteredPseudotimeModel):
     quadrature
         ``"chebyshev"`` (default; the network is evaluated once per minibatch at shared nodes)
         or ``"gauss_legendre"`` (the papers' per-cell rule, kept as reference).
+    quadrature_tolerance
+        Error tolerance of the Chebyshev rule: outputs of the network whose estimated error
+        exceeds it (relative to the output's largest value) are evaluated again at up to 8
+        times the nodes (see :class:`~scbasis.nn.ChebyshevQuadrature`). ``None`` keeps
+        ``n_quadrature`` nodes for every output: faster late in training, less accurate for
+        genes that switch sharply.
     likelihood_path
         ``"fused"`` (default; family-independent likelihood terms once per cell and gene, only
         at non-zero counts) or ``"reference"`` (every family through scvi-tools'
@@ -89,6 +95,7 @@ class BasisDeVAE(ClusteredPseudotimeModel):
         likelihood: Literal["zinb", "nb", "poisson", "gaussian"] = "zinb",
         n_quadrature: int | None = None,
         quadrature: Literal["chebyshev", "gauss_legendre"] = "chebyshev",
+        quadrature_tolerance: float | None = DEFAULT_QUADRATURE_TOLERANCE,
         likelihood_path: Literal["fused", "reference"] = "fused",
         alpha: float = 0.1,
         beta: float = 1.0,
@@ -117,6 +124,7 @@ class BasisDeVAE(ClusteredPseudotimeModel):
             likelihood=likelihood,
             quadrature=quadrature,
             n_quadrature=n_quadrature,
+            quadrature_tolerance=quadrature_tolerance,
             likelihood_path=likelihood_path,
             alpha=alpha,
             beta=beta,

@@ -10,7 +10,7 @@ import pandas as pd
 from anndata import AnnData
 
 from scbasis.module import DeVAEModule, check_decoder
-from scbasis.nn import CONSTRAINTS, check_constraints
+from scbasis.nn import CONSTRAINTS, DEFAULT_QUADRATURE_TOLERANCE, check_constraints
 
 from ._base import PseudotimeModel, ResultKey
 
@@ -88,7 +88,7 @@ class DeVAE(PseudotimeModel):
     likelihood
         ``"gaussian"`` (default), ``"nb"``, ``"zinb"``, ``"poisson"`` (raw counts, means scaled by
         each cell's library size) or ``"bernoulli"``.
-    quadrature, n_quadrature
+    quadrature, n_quadrature, quadrature_tolerance
         Quadrature rule of the derivative decoder (see :class:`BasisDeVAE`).
     likelihood_path
         ``"fused"`` (default) or ``"reference"``.
@@ -120,6 +120,7 @@ class DeVAE(PseudotimeModel):
         likelihood: Literal["gaussian", "nb", "zinb", "poisson", "bernoulli"] = "gaussian",
         quadrature: Literal["chebyshev", "gauss_legendre"] = "chebyshev",
         n_quadrature: int | None = None,
+        quadrature_tolerance: float | None = DEFAULT_QUADRATURE_TOLERANCE,
         likelihood_path: Literal["fused", "reference"] = "fused",
         beta: float = 1.0,
         n_layers_encoder: int = 1,
@@ -158,6 +159,7 @@ class DeVAE(PseudotimeModel):
             likelihood=likelihood,
             quadrature=quadrature,
             n_quadrature=n_quadrature,
+            quadrature_tolerance=quadrature_tolerance,
             likelihood_path=likelihood_path,
             beta=beta,
             x0_init=self._initial_intercepts(likelihood),

@@ -7,7 +7,12 @@ import math
 import numpy as np
 import torch
 
-from scbasis.nn import FAMILIES, DerivativeDecoder, FeatureClustering
+from scbasis.nn import (
+    DEFAULT_QUADRATURE_TOLERANCE,
+    FAMILIES,
+    DerivativeDecoder,
+    FeatureClustering,
+)
 
 from ._base import PseudotimeModule
 
@@ -41,6 +46,8 @@ class BasisDeVAEModule(PseudotimeModule):
         ``"chebyshev"`` (default, shared nodes per minibatch) or ``"gauss_legendre"``.
     n_quadrature
         Nodes of the rule; ``None`` takes 48 for Chebyshev and the papers' 15 for Gauss-Legendre.
+    quadrature_tolerance
+        Error tolerance of the Chebyshev rule (see :class:`~scbasis.nn.ChebyshevQuadrature`).
     likelihood_path
         ``"fused"`` (default) or ``"reference"`` (see :class:`PseudotimeModule`).
     alpha
@@ -74,6 +81,7 @@ class BasisDeVAEModule(PseudotimeModule):
         likelihood: str = "zinb",
         quadrature: str = "chebyshev",
         n_quadrature: int | None = None,
+        quadrature_tolerance: float | None = DEFAULT_QUADRATURE_TOLERANCE,
         likelihood_path: str = "fused",
         alpha: float = 0.1,
         beta: float = 1.0,
@@ -102,6 +110,7 @@ class BasisDeVAEModule(PseudotimeModule):
             activation=activation,
             quadrature=quadrature,
             n_quadrature=n_quadrature,
+            quadrature_tolerance=quadrature_tolerance,
             x0_init=x0_init,
             amplitude_init=amplitude_init,
             baseline_init=baseline_init,

@@ -7,7 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from scbasis.nn import ConstrainedDerivativeDecoder, UnconstrainedDecoder
+from scbasis.nn import (
+    DEFAULT_QUADRATURE_TOLERANCE,
+    ConstrainedDerivativeDecoder,
+    UnconstrainedDecoder,
+)
 
 from ._base import PseudotimeModule
 
@@ -49,8 +53,8 @@ class DeVAEModule(PseudotimeModule):
         Hidden activation of the decoder and zero-inflation networks.
     likelihood
         ``"gaussian"``, ``"nb"``, ``"zinb"``, ``"poisson"`` or ``"bernoulli"``.
-    quadrature, n_quadrature
-        Quadrature rule of the derivative decoder and its number of nodes.
+    quadrature, n_quadrature, quadrature_tolerance
+        Quadrature rule of the derivative decoder, its number of nodes and its error tolerance.
     likelihood_path
         ``"fused"`` (default) or ``"reference"`` (see :class:`PseudotimeModule`).
     beta
@@ -74,6 +78,7 @@ class DeVAEModule(PseudotimeModule):
         likelihood: str = "gaussian",
         quadrature: str = "chebyshev",
         n_quadrature: int | None = None,
+        quadrature_tolerance: float | None = DEFAULT_QUADRATURE_TOLERANCE,
         likelihood_path: str = "fused",
         beta: float = 1.0,
         x0_init: np.ndarray | None = None,
@@ -98,6 +103,7 @@ class DeVAEModule(PseudotimeModule):
                 activation=activation,
                 quadrature=quadrature,
                 n_quadrature=n_quadrature,
+                quadrature_tolerance=quadrature_tolerance,
                 x0_init=x0_init,
             )
         else:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ._derivative_network import DerivativeNetwork
-from ._quadrature import make_quadrature
+from ._quadrature import DEFAULT_QUADRATURE_TOLERANCE, make_quadrature
 
 CONSTRAINTS: tuple[str, ...] = ("increasing", "decreasing", "free")
 
@@ -49,6 +49,8 @@ class ConstrainedDerivativeDecoder(nn.Module):
         ``"chebyshev"`` or ``"gauss_legendre"`` (see :func:`~scbasis.nn.make_quadrature`).
     n_quadrature
         Nodes of the rule; ``None`` takes the rule's default.
+    quadrature_tolerance
+        Error tolerance of the Chebyshev rule (see :class:`~scbasis.nn.ChebyshevQuadrature`).
     x0_init
         Initial ``x0`` ``(d,)``; zeros if ``None``.
     """
@@ -62,6 +64,7 @@ class ConstrainedDerivativeDecoder(nn.Module):
         activation: str = "tanh",
         quadrature: str = "chebyshev",
         n_quadrature: int | None = None,
+        quadrature_tolerance: float | None = DEFAULT_QUADRATURE_TOLERANCE,
         x0_init: np.ndarray | None = None,
     ):
         super().__init__()
@@ -81,7 +84,7 @@ class ConstrainedDerivativeDecoder(nn.Module):
             DerivativeNetwork(len(columns), n_hidden, n_layers, activation)
             for _ in range(n_latent)
         )
-        self.quadrature = make_quadrature(quadrature, n_quadrature)
+        self.quadrature = make_quadrature(quadrature, n_quadrature, quadrature_tolerance)
         x0 = torch.zeros(self.n_features) if x0_init is None else torch.as_tensor(x0_init)
         self.x0 = nn.Parameter(x0.float().clone())
 

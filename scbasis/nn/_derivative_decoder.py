@@ -9,7 +9,7 @@ from torch.nn.functional import softplus
 
 from ._derivative_network import DerivativeNetwork
 from ._families import FAMILIES, families
-from ._quadrature import make_quadrature
+from ._quadrature import DEFAULT_QUADRATURE_TOLERANCE, make_quadrature
 
 
 def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
@@ -41,6 +41,9 @@ class DerivativeDecoder(nn.Module):
     n_quadrature
         Nodes of the rule: the Gauss-Legendre order, or the number of Chebyshev nodes;
         ``None`` takes the rule's default (:data:`~scbasis.nn.DEFAULT_N_QUADRATURE`).
+    quadrature_tolerance
+        Error tolerance of the Chebyshev rule, which refines the outputs that need it (see
+        :class:`~scbasis.nn.ChebyshevQuadrature`); ``None`` keeps ``n_quadrature`` nodes.
     x0_init
         Initial ``x0`` ``(d,)`` (e.g. the gene means on the decoder's scale); zeros if ``None``.
     amplitude_init
@@ -66,6 +69,7 @@ class DerivativeDecoder(nn.Module):
         activation: str = "tanh",
         quadrature: str = "chebyshev",
         n_quadrature: int | None = None,
+        quadrature_tolerance: float | None = DEFAULT_QUADRATURE_TOLERANCE,
         x0_init: np.ndarray | None = None,
         amplitude_init: np.ndarray | None = None,
         baseline_init: np.ndarray | None = None,
@@ -75,7 +79,7 @@ class DerivativeDecoder(nn.Module):
         self.n_genes = n_genes
         self.transient_min_slope = transient_min_slope
         self.network = DerivativeNetwork(n_genes * self.n_families, n_hidden, n_layers, activation)
-        self.quadrature = make_quadrature(quadrature, n_quadrature)
+        self.quadrature = make_quadrature(quadrature, n_quadrature, quadrature_tolerance)
         x0 = torch.zeros(n_genes) if x0_init is None else torch.as_tensor(x0_init).float()
         amplitude = (
             torch.full((n_genes,), np.log(2.0))
