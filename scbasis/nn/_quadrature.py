@@ -83,17 +83,18 @@ class GaussLegendreQuadrature(QuadratureRule):
         super().__init__()
         nodes, weights = gauss_legendre(n_nodes)
         self.n_nodes = n_nodes
-        self.register_buffer("nodes", torch.as_tensor(nodes, dtype=torch.float32))
-        self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
+        # float64, used in the integrand's precision: float64 integrals get exact nodes
+        self.register_buffer("nodes", torch.as_tensor(nodes))
+        self.register_buffer("weights", torch.as_tensor(weights))
 
     def forward(
         self, integrand: Integrand, z: torch.Tensor, moment_columns: slice = slice(0, 0)
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-cell Gauss-Legendre integrals and moments (see :class:`QuadratureRule`)."""
         half = z[:, None] / 2  # (N, 1)
-        points = half * (self.nodes + 1)  # (N, n)
+        points = half * (self.nodes.to(z.dtype) + 1)  # (N, n)
         values = integrand(points.reshape(-1)).reshape(z.shape[0], self.n_nodes, -1)
-        weights = half * self.weights  # (N, n)
+        weights = half * self.weights.to(z.dtype)  # (N, n)
         integrals = torch.einsum("in,inc->ic", weights, values)
         moments = torch.einsum("in,inc->ic", weights * points, values[..., moment_columns])
         return integrals, moments
