@@ -186,28 +186,34 @@ class _ChebyshevLevel(nn.Module):
 
 
 def _register_chebyshev_matrices(module: nn.Module, n_nodes: int, persistent: bool) -> None:
-    """Register the nodes and matrices of the ``n_nodes`` Chebyshev rule as buffers of
-    ``module`` (the error estimate's are never saved: older models lack them)."""
+    """Register the nodes and matrices of the ``n_nodes`` Chebyshev rule (see
+    :func:`_chebyshev_matrices`) as buffers of ``module``; the error estimate's are never saved,
+    so that models saved before it existed still load."""
+    for name, array in _chebyshev_matrices(n_nodes).items():
+        # kept in float64: the weights of cells near z = 0 are differences of nearly equal
+        # polynomial values, so rounding these matrices to float32 would cost accuracy
+        saved = persistent and name != "values_to_tail"
+        # a copy: loading a state dict writes into the buffers, not into the cache
+        module.register_buffer(name, torch.tensor(array), persistent=saved)
+
+
+@lru_cache(maxsize=16)
+def _chebyshev_matrices(n_nodes: int) -> dict[str, np.ndarray]:
+    """Nodes and matrices of the ``n_nodes`` Chebyshev rule on ``[-1, 1]`` (float64)."""
     coarse, fine = _chebyshev_points(n_nodes), _chebyshev_points(2 * n_nodes)
-    # values of sqrt(f) at the coarse points -> values of its interpolant at the fine points
-    coarse_to_fine = _chebyshev_vandermonde(fine, n_nodes - 1) @ _values_to_coefficients(n_nodes)
-    # values at the fine points -> coefficients of the antiderivative in T_0 .. T_2M
     n_fine = 2 * n_nodes
-    antiderivative = np.stack(
-        [np.polynomial.chebyshev.chebint(np.eye(n_fine)[j]) for j in range(n_fine)], axis=1
-    )
-    # kept in float64: the weights of cells near z = 0 are differences of nearly equal
-    # polynomial values, so rounding these matrices to float32 would cost accuracy
-    for name, array in {
+    return {
         "coarse_nodes": coarse,
         "fine_nodes": fine,
-        "coarse_to_fine": coarse_to_fine,
-        "values_to_antiderivative": antiderivative @ _values_to_coefficients(n_fine),
-    }.items():
-        module.register_buffer(name, torch.as_tensor(array), persistent=persistent)
-    # values of sqrt(f) -> its last _TAIL Chebyshev coefficients
-    tail = _values_to_coefficients(n_nodes)[-_TAIL:]
-    module.register_buffer("values_to_tail", torch.as_tensor(tail), persistent=False)
+        # values of sqrt(f) at the coarse points -> values of its interpolant at the fine points
+        "coarse_to_fine": _chebyshev_vandermonde(fine, n_nodes - 1)
+        @ _values_to_coefficients(n_nodes),
+        # values at the fine points -> coefficients of the antiderivative in T_0 .. T_2M
+        "values_to_antiderivative": np.polynomial.chebyshev.chebint(np.eye(n_fine), axis=0)
+        @ _values_to_coefficients(n_fine),
+        # values of sqrt(f) -> its last _TAIL Chebyshev coefficients
+        "values_to_tail": _values_to_coefficients(n_nodes)[-_TAIL:],
+    }
 
 
 def _chebyshev_integrals(
@@ -341,10 +347,8 @@ def _chebyshev_polynomials(x: torch.Tensor, degree: int) -> torch.Tensor:
     sine = torch.sqrt((1 - points) * (1 + points))  # sin(arccos x), exact near the ends
     # within 1e-7 of an end, the derivative is its value at the end to about 1e-9
     ends = sine < 1e-7
-    slopes = torch.where(
-        ends[:, None],
-        k.square() * torch.sign(points)[:, None] ** (k + 1),
-        k * torch.sin(angles) / torch.where(ends, 1.0, sine)[:, None],
-    )
+    slopes = k * torch.sin(angles) / torch.where(ends, 1.0, sine)[:, None]
+    if ends.any():
+        slopes[ends] = k.square() * torch.sign(points[ends])[:, None] ** (k + 1)
     # value T(x), derivative T'(x): (x - x) is zero but carries x's gradient (or tangent)
     return (values + (x.double() - points)[:, None] * slopes).to(x.dtype)
