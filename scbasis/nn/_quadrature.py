@@ -237,6 +237,8 @@ def _chebyshev_integrals(
     half_width, centre = (upper - lower) / 2, (upper + lower) / 2
     points = (centre + half_width * rule.coarse_nodes).to(z.dtype)
     values = integrand(points) if columns is None else integrand(points, columns)  # (M, C)
+    if columns is None:  # start and stop as numbers, for the refined columns' moments
+        moment_columns = slice(*moment_columns.indices(values.shape[1]))
     root = torch.sqrt(values.clamp_min(1e-30))
     surrogate = (rule.coarse_to_fine.to(z.dtype) @ root).square()  # p^2 at fine points
     fine_points = (centre + half_width * rule.fine_nodes).to(z.dtype)
@@ -341,9 +343,9 @@ def _chebyshev_polynomials(x: torch.Tensor, degree: int) -> torch.Tensor:
     in reverse or forward mode, are exact.
     """
     points = x.detach().double().clamp(-1.0, 1.0)
-    angles = torch.outer(torch.arccos(points), torch.arange(degree + 1, device=x.device))
-    values = torch.cos(angles)
     k = torch.arange(degree + 1, dtype=torch.float64, device=x.device)
+    angles = torch.outer(torch.arccos(points), k)
+    values = torch.cos(angles)
     sine = torch.sqrt((1 - points) * (1 + points))  # sin(arccos x), exact near the ends
     # within 1e-7 of an end, the derivative is its value at the end to about 1e-9
     ends = sine < 1e-7
@@ -351,4 +353,4 @@ def _chebyshev_polynomials(x: torch.Tensor, degree: int) -> torch.Tensor:
     if ends.any():
         slopes[ends] = k.square() * torch.sign(points[ends])[:, None] ** (k + 1)
     # value T(x), derivative T'(x): (x - x) is zero but carries x's gradient (or tangent)
-    return (values + (x.double() - points)[:, None] * slopes).to(x.dtype)
+    return (values + (x - x.detach()).double()[:, None] * slopes).to(x.dtype)
