@@ -187,3 +187,39 @@ def test_families_kernel_matches_torch(baseline, min_slope, log_scale, monkeypat
         torch.testing.assert_close(
             compiled_grads[name], grad, rtol=1e-4, atol=1e-5 * scale, msg=name
         )
+
+
+@needs_kernel
+def test_families_kernel_flushes_subnormal_gradients(monkeypatch):
+    """Where the transient's sigmoid underflows, the gradients of the integrals and moment are
+    0 rather than subnormal (matrix products with subnormal operands are many times slower)."""
+    n_cells, n_genes = 16, 8
+    z = torch.linspace(-3, 3, n_cells)
+    leaves = {
+        "z": z,
+        "integrals": torch.zeros(n_cells, 3 * n_genes),
+        # softplus argument offset + moment - centre * integral far below 0: sigmoid ~ e^-100
+        "moment": torch.zeros(n_cells, n_genes),
+        "x0": torch.zeros(n_genes),
+        "centre": torch.zeros(n_genes),
+        "offset": torch.linspace(-110.0, -85.0, n_genes),
+        "log_amplitude": torch.zeros(n_genes),
+        "log_baseline": None,
+    }
+
+    def gradients() -> tuple[torch.Tensor, torch.Tensor]:
+        inputs = {k: None if v is None else v.clone().requires_grad_() for k, v in leaves.items()}
+        curves = families(**inputs, min_slope=1.0, log_scale=True)
+        curves[..., 2].sum().backward()
+        return inputs["integrals"].grad[:, 2 * n_genes :], inputs["moment"].grad
+
+    def subnormal(x: torch.Tensor) -> torch.Tensor:
+        return (x != 0) & (x.abs() < torch.finfo(torch.float32).tiny)
+
+    compiled = gradients()
+    monkeypatch.setenv(native.SWITCH, "0")
+    reference = gradients()
+    assert any(subnormal(grad).any() for grad in reference), "the case must underflow"
+    for got, expected in zip(compiled, reference, strict=True):
+        assert not subnormal(got).any()
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=torch.finfo(torch.float32).tiny)
