@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch.nn.functional import softplus
 
-from ._native_kernel import native_families, native_families_backward, native_kernel_available
+from ._native_kernel import native_families, native_families_backward, native_kernel_runs_on
 
 FAMILIES: tuple[str, ...] = ("increasing", "decreasing", "transient")
 
@@ -112,8 +112,7 @@ def families(
     Curves ``(N, d, 3)`` in the order of :data:`FAMILIES`, stored family-major (a transposed
     view of ``(N, 3, d)``, which the compiled likelihood kernel reads in place).
     """
-    on_cpu = integrals.device.type == "cpu" and integrals.dtype == torch.float32
-    if on_cpu and native_kernel_available():
+    if native_kernel_runs_on(integrals):
         genes = (x0, centre, offset, log_amplitude, log_baseline)
         curves = _NativeFamilies.apply(z, integrals, moment, *genes, min_slope, log_scale)
         return curves.transpose(1, 2)

@@ -9,7 +9,7 @@ from scvi.distributions import NegativeBinomial, ZeroInflatedNegativeBinomial
 from torch.distributions import Bernoulli, Normal, Poisson
 from torch.nn.functional import softplus
 
-from ._native_kernel import native_kernel_available, native_negative_binomial_terms
+from ._native_kernel import native_kernel_runs_on, native_negative_binomial_terms
 
 LIKELIHOODS: tuple[str, ...] = ("zinb", "nb", "poisson", "gaussian", "bernoulli")
 COUNT_LIKELIHOODS: tuple[str, ...] = ("zinb", "nb", "poisson")
@@ -174,11 +174,7 @@ class _NegativeBinomialLogLikelihood(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, log_mean, log_theta, zi_logits, weights):
-        if (
-            log_mean.device.type == "cpu"
-            and log_mean.dtype == torch.float32
-            and native_kernel_available()
-        ):
+        if native_kernel_runs_on(log_mean):
             outputs = native_negative_binomial_terms(x, log_mean, log_theta, zi_logits, weights)
         else:
             outputs = _negative_binomial_derivatives(x, log_mean, log_theta, zi_logits, weights)

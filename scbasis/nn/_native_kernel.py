@@ -60,6 +60,14 @@ def native_kernel_available() -> bool:
     return os.environ.get(SWITCH, "1") != "0" and _load() is not None
 
 
+def native_kernel_runs_on(tensor: torch.Tensor) -> bool:
+    """Whether the compiled kernels compute with ``tensor``: float32 on the CPU, and
+    :func:`native_kernel_available`."""
+    return (
+        tensor.device.type == "cpu" and tensor.dtype == torch.float32 and native_kernel_available()
+    )
+
+
 def _unsupported_reason() -> str | None:
     """Why the kernel cannot run here, or ``None`` if it can."""
     if sys.platform != "linux" or platform.machine() != "x86_64":
