@@ -16,12 +16,12 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-_SUBMODULES = ("data", "model", "module", "nn", "pl", "train")
+_SUBMODULES = ("data", "metrics", "model", "module", "nn", "pl", "train")
 
 __all__ = ["__version__", *_SUBMODULES]
 
 if TYPE_CHECKING:
-    from . import data, model, module, nn, pl, train  # noqa: F401
+    from . import data, metrics, model, module, nn, pl, train  # noqa: F401
 
 
 def __getattr__(name: str):

@@ -10,6 +10,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.stats import spearmanr
 
+import scbasis
 from scbasis.data import simulate_trajectory
 
 
@@ -201,9 +202,55 @@ def test_reproducible_by_seed() -> None:
     assert a.obs.equals(b.obs) and a.var.equals(b.var)
     assert "true_mean" not in b.layers
     assert (a.X != c.X).nnz > 0
-    # Gene truth depends only on the seed and n_genes, not on the number of cells.
+    # The drawn gene truth depends only on the seed and n_genes, not on the number of cells;
+    # the observed shapes depend on the cells' time range.
     d = simulate_trajectory(50, 80, seed=5, n_batches=3)
-    assert a.var.equals(d.var)
+    drawn = [c for c in a.var if not c.startswith("observed_")]
+    assert a.var[drawn].equals(d.var[drawn])
+
+
+def _true_log_rate(adata: ad.AnnData, grid: np.ndarray) -> np.ndarray:
+    """The true log-rate of every gene at times ``grid``, interpolated from the true means."""
+    time, rel = _relative_means(adata, "batch0")
+    return np.log(np.stack([np.interp(grid, time, rel[:, g]) for g in range(rel.shape[1])], 1))
+
+
+def test_observed_family_is_the_true_rates_shape_over_the_cells(sim: ad.AnnData) -> None:
+    observed = sim.var["observed_family"]
+    assert list(observed.cat.categories) == ["increasing", "decreasing", "transient", "flat"]
+    low, high = np.quantile(sim.obs["true_time"], [0.01, 0.99])
+    np.testing.assert_allclose(sim.uns["simulation"]["observed_time_range"], [low, high])
+    # the rule, read off the true means over the 1st to 99th percentile of time
+    grid = np.linspace(low, high, 200)
+    log_rate = _true_log_rate(sim, grid)
+    expected = scbasis.metrics.curve_shapes(log_rate, 0.5)
+    agree = np.asarray(expected) == observed.to_numpy()
+    # interpolating the means at the cells' times moves a few borderline rises and falls
+    assert agree.mean() > 0.97
+    rise, fall, _ = scbasis.metrics.curve_rise_fall(log_rate)
+    np.testing.assert_allclose(sim.var["observed_rise"], rise, atol=0.1)
+    np.testing.assert_allclose(sim.var["observed_fall"], fall, atol=0.1)
+    family = sim.var["true_family"].to_numpy()
+    # monotone genes stay monotone on the data; flat genes are flat; some bumps peak at an edge
+    assert set(observed[family == "increasing"]) <= {"increasing", "flat"}
+    assert set(observed[family == "decreasing"]) <= {"decreasing", "flat"}
+    assert set(observed[family == "flat"]) == {"flat"}
+    bumps = observed[family == "transient"].value_counts()
+    assert bumps["transient"] > 0 and bumps["increasing"] + bumps["decreasing"] > 0
+
+
+def test_a_bump_at_the_edge_of_the_cells_is_monotone_and_the_threshold_is_kept() -> None:
+    kept = simulate_trajectory(400, 300, {"transient": 1.0}, seed=2, shape_threshold=0.5)
+    strict = simulate_trajectory(400, 300, {"transient": 1.0}, seed=2, shape_threshold=1.5)
+    var = kept.var
+    edge = (var["true_peak"] < 0.03) | (var["true_peak"] > 0.97)
+    assert edge.any() and set(var.loc[edge, "observed_family"]) <= {"increasing", "decreasing"}
+    inner = (var["observed_rise"] > 0.5) & (var["observed_fall"] > 0.5)
+    assert (var["observed_family"] == "transient").equals(inner)
+    assert strict.uns["simulation"]["shape_threshold"] == 1.5
+    assert (strict.var["observed_family"] == "transient").sum() < inner.sum()
+    with pytest.raises(ValueError, match="shape_threshold"):
+        simulate_trajectory(10, 10, shape_threshold=0.0)
 
 
 def test_return_means_default_depends_on_size() -> None:

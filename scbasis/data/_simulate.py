@@ -28,6 +28,8 @@ import scipy.sparse as sp
 from anndata import AnnData
 from scipy.special import expit, logit
 
+from scbasis.metrics import DEFAULT_SHAPE_THRESHOLD, curve_rise_fall, curve_shapes
+
 FAMILIES: tuple[str, ...] = ("increasing", "decreasing", "transient", "flat")
 DEFAULT_FAMILY_FRACTIONS: dict[str, float] = {
     "increasing": 0.3,
@@ -54,6 +56,8 @@ _TIME_MIXTURE_COMPONENTS = 3
 _TIME_UNIFORM_WEIGHT = 0.2  # keeps every part of the trajectory populated
 _TIME_CONCENTRATION = (8.0, 30.0)
 _NORMALISATION_GRID = 256
+_OBSERVED_GRID = 512  # time points at which the observed shape is read off
+OBSERVED_TIME_QUANTILES = (0.01, 0.99)  # the cells' time range, robust to a few outliers
 _CHUNK_ENTRIES = 1 << 21  # cells x genes generated at once; bounds the dense working memory
 _CAPACITY_MARGIN = 1.25  # non-zero buffers: first-chunk estimate x margin (untouched = free)
 RETURN_MEANS_MAX_ENTRIES = 5_000_000
@@ -95,6 +99,7 @@ def simulate_trajectory(
     mean_dropout: float = 0.1,
     batch_effect_sd: float = 0.3,
     time_density: Literal["uneven", "uniform"] = "uneven",
+    shape_threshold: float = DEFAULT_SHAPE_THRESHOLD,
     return_means: bool | None = None,
 ) -> AnnData:
     """Simulate UMI counts of genes that rise, fall or peak along a known pseudotime.
@@ -148,6 +153,9 @@ def simulate_trajectory(
         ``"uneven"``: pseudotime drawn from a mixture of three beta densities at random positions
         plus a 20 % uniform floor (parameters in ``uns["simulation"]``); ``"uniform"``:
         uniform on ``[0, 1]``.
+    shape_threshold
+        Threshold (natural-log units) of the observed-shape rule that gives
+        ``var["observed_family"]`` (:func:`scbasis.metrics.curve_shapes`).
     return_means
         Store the true expected counts as the dense ``layers["true_mean"]``. Default: only when
         ``n_cells * n_genes <= 5e6``.
@@ -160,8 +168,15 @@ def simulate_trajectory(
       count matrices as count data);
     - ``obs["true_time"]``: float pseudotime in ``[0, 1]`` (0 = start), ``obs["batch"]``:
       categorical ``"batch0"``, ... and ``obs["library_size"]``: the size factor ``s_c``;
-    - ``var["true_family"]``: categorical, categories the families present, in the order
-      increasing, decreasing, transient, flat; ``var["true_shape"]`` (one of ``SHAPES``);
+    - ``var["true_family"]``: categorical, the family each gene was drawn from, categories the
+      families present, in the order increasing, decreasing, transient, flat;
+    - ``var["observed_family"]``: categorical with categories
+      :data:`scbasis.metrics.SHAPES`, the shape the gene's true log-rate takes over the cells'
+      time range (1st to 99th percentile of ``true_time``) by the rule of
+      :func:`scbasis.metrics.curve_shapes`: a bump peaking at the edge of the data is monotone on
+      it. This is the truth a method can be scored against; ``var["observed_rise"]`` and
+      ``var["observed_fall"]`` give the rise to the maximum and the fall after it (log units);
+    - ``var["true_shape"]`` (one of ``SHAPES``);
       ``var["true_baseline"]`` (relative expression at the maximum, ``rho_g``);
       ``var["true_log_fold_change"]`` (0 for flat genes); ``var["true_midpoint"]`` (pseudotime
       where a monotone gene is half-way on the log scale); ``var["true_steepness"]`` (sigmoids);
@@ -204,6 +219,7 @@ def simulate_trajectory(
     ):
         _check_real(name, value, low=0.0)
     _check_real("mean_dropout", mean_dropout, low=0.0, high=1.0)
+    _check_real("shape_threshold", shape_threshold, low=0.0, low_inclusive=False)
     lfc_low, lfc_high = _check_range("log_fold_change_range", log_fold_change_range)
     fractions = _normalise_fractions(family_fractions)
     if return_means is None:
@@ -244,7 +260,11 @@ def simulate_trajectory(
         },
         index=[f"cell{i:0{cell_width}d}" for i in range(n_cells)],
     )
-    adata = AnnData(X=counts, obs=obs, var=_gene_table(genes, width))
+    var = _gene_table(genes, width)
+    var["observed_family"], var["observed_rise"], var["observed_fall"] = _observed_shapes(
+        genes, time, shape_threshold
+    )
+    adata = AnnData(X=counts, obs=obs, var=var)
     if n_batches > 1:
         adata.varm["true_batch_log_offset"] = genes.batch_log_offset
     if means is not None:
@@ -266,6 +286,8 @@ def simulate_trajectory(
         "batch_effect_sd": float(batch_effect_sd),
         "time_density": time_density,
         **density,
+        "shape_threshold": float(shape_threshold),
+        "observed_time_range": np.quantile(time, OBSERVED_TIME_QUANTILES),
         "return_means": bool(return_means),
     }
     return adata
@@ -475,6 +497,16 @@ def _half_way_time(genes: _Genes) -> np.ndarray:
 def _log_relative_expression(time: np.ndarray, genes: _Genes) -> np.ndarray:
     """``log rho_g - lfc_g d_g(t)``, batch offsets excluded; ``(n_times, n_genes)``."""
     return genes.log_baseline - genes.log_fold_change * _distance_from_max(time, genes)
+
+
+def _observed_shapes(
+    genes: _Genes, time: np.ndarray, threshold: float
+) -> tuple[pd.Categorical, np.ndarray, np.ndarray]:
+    """Observed shape, rise and fall of every gene over the cells' time range."""
+    grid = np.linspace(*np.quantile(time, OBSERVED_TIME_QUANTILES), _OBSERVED_GRID)
+    log_rate = _log_relative_expression(grid, genes)
+    rise, fall, _ = curve_rise_fall(log_rate)
+    return curve_shapes(log_rate, threshold), rise, fall
 
 
 def _draw_time(
