@@ -266,7 +266,7 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         self._check_orientable()
         adata = self._validate_anndata(adata)
         mask = root_mask(adata, root)
-        latent = self._latent_mean_std(adata)[0]
+        latent = self._pseudotime_mean_std(adata)[0]
         self.orientation_ = orientation_from_root(latent, mask)
         return self.orientation_
 
@@ -354,6 +354,50 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         """
         self._check_if_trained(warn=False)
         mean, std = self._oriented(*self._latent_mean_std(adata, indices, batch_size))
+        return (mean, std) if give_std else mean
+
+    def _pseudotime_mean_std(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        batch_size: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The latent that results are written from, mean and std ``(n, p)`` in the module's own
+        sign: the encoder's posterior here; models that take each cell's exact posterior
+        override it."""
+        return self._latent_mean_std(adata, indices, batch_size)
+
+    def get_pseudotime(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        give_std: bool = False,
+        batch_size: int | None = None,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """The pseudotime written by :meth:`write_results`, in the oriented frame.
+
+        For BasisDeVAE the mean of each cell's exact posterior under the fitted decoder (see
+        :class:`~scbasis.model.BasisDeVAE`), for the other models the encoder's posterior mean
+        (as :meth:`get_latent_representation`).
+
+        Parameters
+        ----------
+        adata
+            AnnData with the model's features; the model's own if ``None``.
+        indices
+            Cells of ``adata`` to use; all if ``None``.
+        give_std
+            Also return the posterior standard deviation.
+        batch_size
+            Minibatch size.
+
+        Returns
+        -------
+        Pseudotimes ``(n_cells,)`` for a 1-D latent (``(n_cells, p)`` otherwise), and their
+        standard deviations when ``give_std``.
+        """
+        self._check_if_trained(warn=False)
+        mean, std = self._oriented(*self._pseudotime_mean_std(adata, indices, batch_size))
         return (mean, std) if give_std else mean
 
     def _oriented(self, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -488,7 +532,7 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                 f"latent_dim must lie in [0, {self.module.n_latent}), got {latent_dim}."
             )
         gene_idx = self._gene_indices(genes)
-        latent = self.get_latent_representation().reshape(self.adata.n_obs, -1)[:, latent_dim]
+        latent = self.get_pseudotime().reshape(self.adata.n_obs, -1)[:, latent_dim]
         grid = np.linspace(latent.min(), latent.max(), n_points, dtype=np.float32)
         size = self._median_library_size() if library_size is None else library_size
         z = torch.zeros(n_points, self.module.n_latent, device=self.device)
@@ -640,7 +684,7 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             self._check_orientable()
         adata = self._validate_anndata(adata)
         mask = None if root is None else root_mask(adata, root)
-        mean, std = self._latent_mean_std(adata)  # one encoder pass orients and writes
+        mean, std = self._pseudotime_mean_std(adata)  # one pass orients and writes
         if mask is not None:
             self.orientation_ = orientation_from_root(mean, mask)
         pseudotime, pseudotime_std = self._oriented(mean, std)

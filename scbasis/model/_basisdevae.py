@@ -5,15 +5,21 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 from anndata import AnnData
 
 from scbasis.module import BasisDeVAEModule
-from scbasis.nn import COUNT_LIKELIHOODS, DEFAULT_QUADRATURE_TOLERANCE, FAMILIES
+from scbasis.nn import COUNT_LIKELIHOODS, DEFAULT_QUADRATURE_TOLERANCE
 
-from ._base import ClusteredPseudotimeModel
+from ._base import ClusteredPseudotimeModel, registered_matrix
+from ._family_fit import DEFAULT_FAMILY_LR, FamilyFitMixin
+from ._pseudotime_posterior import PseudotimePosteriorMixin
+
+#: Default smallest rise and fall of a transient within the cells' range, in log units (counts).
+DEFAULT_MIN_TRANSIENT_CHANGE = 0.5
 
 
-class BasisDeVAE(ClusteredPseudotimeModel):
+class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeModel):
     """BasisDeVAE: pseudotime and gene behaviours (increasing, decreasing, transient).
 
     A 1-D latent pseudotime ``z`` with prior N(0, 1) and an amortised Gaussian posterior; a
@@ -25,8 +31,28 @@ class BasisDeVAE(ClusteredPseudotimeModel):
     ----------
     adata
         AnnData registered with :meth:`setup_anndata`.
+    decoder
+        ``"basis"`` (default): every family a non-negative combination of fixed sigmoids in the
+        latent time (:class:`~scbasis.nn.BasisFamilyDecoder`), the transient peaking inside the
+        cells' range with a real rise and fall there, and after training every family fitted to
+        every gene and weighed by the data (:meth:`fit_families`). ``"network"``: the papers'
+        derivative network integrated by quadrature, with the papers' transient; the quadrature
+        arguments below apply to it alone.
+    flat_family
+        Add a fourth family, ``"flat"``, for genes that do not change along the pseudotime
+        (many after highly-variable-gene selection); basis decoder only.
+    min_transient_change
+        Smallest rise to and fall from its peak that a transient has within the cells' range,
+        on the link scale (basis decoder). ``None`` takes 0.5 log units (a 1.65-fold change)
+        for count likelihoods and half of each feature's standard deviation for Gaussian data.
+    library_size
+        How count likelihoods take each cell's library size from its total count: ``"trend"``
+        divides out the trend of totals along the pseudotime, so that genes that carry many
+        counts do not bend every other gene's curve (:class:`~scbasis.nn.LibraryTrend`);
+        ``"observed"`` uses the total counts, as scvi-tools does. ``None``: ``"trend"``, or the
+        registered size factors when ``setup_anndata`` was given a ``size_factor_key``.
     n_hidden
-        Hidden width of the encoder, derivative network and zero-inflation network.
+        Hidden width of the encoder and the derivative network.
     likelihood
         ``"zinb"`` (default), ``"nb"``, ``"poisson"`` for raw counts, whose means scale with each
         cell's library size; ``"gaussian"`` for continuous data (the papers' synthetic data).
@@ -60,18 +86,20 @@ class BasisDeVAE(ClusteredPseudotimeModel):
     activation
         Hidden activation of the derivative network.
     transient_min_slope
-        ``kappa`` in the transient warp ``h = (z - z0) (kappa + softplus(...))``, a lower bound
-        on how fast a transient falls away from its peak (in units of the prior's standard
-        deviation). ``None`` takes 1 for count likelihoods and the paper's 0 for Gaussian data.
+        ``kappa`` in the network decoder's transient warp ``h = (z - z0) (kappa +
+        softplus(...))``, a lower bound on how fast a transient falls away from its peak (in
+        units of the prior's standard deviation). ``None`` takes 1 for count likelihoods and
+        the paper's 0 for Gaussian data.
 
     Notes
     -----
-    Count likelihoods use ``mu_ijk = l_i exp(g_jk)`` for the monotone families and
-    ``mu_ij3 = l_i (b_j + g_j3)`` for the transient, with ``l_i`` the library size and
-    ``b_j >= 0`` a basal level, so that a transient gene may return to a basal expression
-    rather than to zero. With ``kappa = 1`` a gene that rises and then stays on a plateau is
-    explained as monotone rather than as a slowly decaying transient. Both keep the paper's
-    shape guarantees; the Gaussian likelihood uses the paper's families unchanged.
+    Count likelihoods use ``mu_ijk = l_i exp(g_jk)``, with ``l_i`` the library size and
+    ``g_jk`` the gene's log-rate under family ``k``, and one zero-inflation probability per
+    gene, so that the expected count keeps the family's shape. With the network decoder the
+    transient is ``mu_ij3 = l_i (b_j + g_j3)`` with a basal level ``b_j >= 0``, so that a
+    transient gene may return to a basal expression rather than to zero, and ``kappa = 1``
+    stops a gene that rises and then plateaus from being explained as a slowly decaying
+    transient; the Gaussian likelihood uses the paper's families unchanged.
 
     Examples
     --------
@@ -85,12 +113,15 @@ class BasisDeVAE(ClusteredPseudotimeModel):
 
     _module_cls = BasisDeVAEModule
     _results_key = "basisdevae"
-    families = FAMILIES
     _mirror_families = (("increasing", "decreasing"),)
 
     def __init__(
         self,
         adata: AnnData | None = None,
+        decoder: Literal["basis", "network"] = "basis",
+        flat_family: bool = False,
+        min_transient_change: float | None = None,
+        library_size: Literal["trend", "observed"] | None = None,
         n_hidden: int = 64,
         likelihood: Literal["zinb", "nb", "poisson", "gaussian"] = "zinb",
         n_quadrature: int | None = None,
@@ -109,14 +140,31 @@ class BasisDeVAE(ClusteredPseudotimeModel):
         super().__init__(adata)
         self._validate_data_for(self.adata, likelihood)
         x0 = self._initial_intercepts(likelihood)
-        # count models: transient = basal level + peak, each half the mean rate at start
         is_count = likelihood in COUNT_LIKELIHOODS
+        if min_transient_change is None:
+            min_transient_change = (
+                DEFAULT_MIN_TRANSIENT_CHANGE if is_count else 0.5 * self._feature_std()
+            )
+        if library_size is None:
+            library_size = "observed" if self._size_factor_key is not None else "trend"
+        if library_size == "trend" and self._size_factor_key is not None:
+            raise ValueError(
+                "library_size='trend' corrects total counts, but setup_anndata registered size "
+                f"factors (size_factor_key={self._size_factor_key!r}), which are used as they "
+                "are; pass library_size=None or 'observed'."
+            )
+        # network decoder, count models: transient = basal level + peak, half the mean rate each
         half_rate = np.exp(x0) / 2 if is_count else None
         if transient_min_slope is None:
             transient_min_slope = 1.0 if is_count else 0.0
         self.module = self._module_cls(
             self.summary_stats.n_vars,
             n_batch=self.summary_stats.n_batch,
+            decoder=decoder,
+            flat_family=flat_family,
+            min_transient_change=min_transient_change,
+            library_size=library_size,
+            mean_log_total=self._mean_log_total() if is_count else None,
             n_hidden=n_hidden,
             n_layers_encoder=n_layers_encoder,
             n_layers_decoder=n_layers_decoder,
@@ -135,12 +183,72 @@ class BasisDeVAE(ClusteredPseudotimeModel):
             transient_min_slope=transient_min_slope,
             **module_kwargs,
         )
+        #: Family names, in the order of the module's curve columns.
+        self.families = tuple(self.module.families)
+        decoder_summary = (
+            f"quadrature: {quadrature} ({self.module.decoder.quadrature.n_nodes} nodes)"
+            if decoder == "network"
+            else f"sigmoid basis ({self.module.decoder.basis.n_functions} functions)"
+        )
         self._model_summary_string = (
-            f"BasisDeVAE model with n_hidden: {n_hidden}, likelihood: {likelihood}, "
-            f"quadrature: {quadrature} ({self.module.decoder.quadrature.n_nodes} nodes), "
-            f"alpha: {alpha}, beta: {beta}, gamma: {gamma}, families: {', '.join(FAMILIES)}."
+            f"BasisDeVAE model with decoder: {decoder}, {decoder_summary}, likelihood: "
+            f"{likelihood}, library size: {library_size}, alpha: {alpha}, beta: {beta}, "
+            f"gamma: {gamma}, families: {', '.join(self.families)}."
         )
         self.init_params_ = self._get_init_params(locals())
+
+    def _feature_std(self) -> np.ndarray:
+        """Standard deviation of every registered feature over the cells, ``(d,)``."""
+        matrix = registered_matrix(self.adata, self._layer)
+        mean = np.asarray(matrix.mean(axis=0), dtype=np.float64).ravel()
+        squares = matrix.multiply(matrix) if sp.issparse(matrix) else np.square(matrix)
+        second = np.asarray(squares.mean(axis=0), dtype=np.float64).ravel()
+        return np.sqrt(np.maximum(second - mean**2, 0.0)).astype(np.float32)
+
+    def _mean_log_total(self) -> float:
+        """Mean log total count of the registered cells."""
+        totals = np.asarray(registered_matrix(self.adata, self._layer).sum(axis=1)).ravel()
+        return float(np.log(np.maximum(totals, 1)).mean())
+
+    def train(
+        self,
+        max_epochs: int = 100,
+        lr: float = 5e-3,
+        batch_size: int = 128,
+        annealing_fraction: float = 0.2,
+        train_size: float | None = None,
+        early_stopping: bool = False,
+        family_epochs: int | None = None,
+        plan_kwargs: dict | None = None,
+        **trainer_kwargs,
+    ):
+        """Train the model (:meth:`PseudotimeModel.train`), then fit the families.
+
+        Parameters
+        ----------
+        max_epochs, lr, batch_size, annealing_fraction, train_size, early_stopping, plan_kwargs
+            As for :meth:`~scbasis.model.PseudotimeModel.train`.
+        family_epochs
+            Epochs of :meth:`fit_families` after the joint training (basis decoder); ``None``
+            takes 30 % of ``max_epochs`` (at least 10), 0 skips it.
+        **trainer_kwargs
+            Passed to :class:`~scvi.train.Trainer`.
+        """
+        super().train(
+            max_epochs=max_epochs,
+            lr=lr,
+            batch_size=batch_size,
+            annealing_fraction=annealing_fraction,
+            train_size=train_size,
+            early_stopping=early_stopping,
+            plan_kwargs=plan_kwargs,
+            **trainer_kwargs,
+        )
+        if self.module.family_shape_parameters is None:
+            return
+        if family_epochs is None:
+            family_epochs = max(10, round(0.3 * max_epochs))
+        self.fit_families(family_epochs, lr=DEFAULT_FAMILY_LR, batch_size=batch_size)
 
 
 def setup_anndata(

@@ -42,7 +42,7 @@ class BasisVAE(ClusteredPseudotimeModel):
     basis_network
         ``"mlp"`` (one hidden layer, as the reference implementation) or ``"linear"``.
     n_hidden
-        Hidden width of the encoder, the basis network and the zero-inflation network.
+        Hidden width of the encoder, the basis network.
     alpha
         Dirichlet concentration of ``p(pi)`` (the reference implementation: 1; smaller values,
         e.g. 0.1, favour fewer clusters when ``n_basis`` is over-specified).

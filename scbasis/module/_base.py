@@ -15,13 +15,17 @@ from torch.nn.functional import softplus
 from scbasis.nn import (
     COUNT_LIKELIHOODS,
     LIKELIHOODS,
+    DataRange,
+    LibraryTrend,
     cell_log_likelihood,
     check_likelihood,
     family_log_likelihood,
-    mlp_layers,
 )
 
 LIKELIHOOD_PATHS: tuple[str, ...] = ("fused", "reference")
+#: How count models take each cell's library size from its total count (see the module).
+LIBRARY_SIZES: tuple[str, ...] = ("observed", "trend")
+_ZI_LOGIT_INIT = -2.0  # zero-inflation probability 0.12 at the start
 # generative outputs that parameterise the reference path's distributions
 _DISTRIBUTION_PARAMETERS = ("mean", "theta", "zi_logits", "scale", "logits")
 
@@ -35,13 +39,22 @@ class PseudotimeModule(BaseModuleClass):
     per-batch, per-feature offsets on the link scale and the observation model:
 
     * counts (``"zinb"``, ``"nb"``, ``"poisson"``): ``log mu = curve + offset + log l_i``, with
-      ``l_i`` the cell's library size;
+      ``l_i`` the cell's library size: its size factor when given, else its total count
+      ``T_i`` (``library_size="observed"``) or ``T_i`` corrected for the trend of totals along
+      the pseudotime (``"trend"``, :class:`~scbasis.nn.LibraryTrend`), so that genes that carry
+      many counts do not bend every other gene's curve; ZINB has one zero-inflation
+      probability per gene, so that ``E[x_ij] = (1 - pi_j) mu_ij`` keeps the curve's shape;
     * ``"gaussian"``: ``mean = curve + offset``;
     * ``"bernoulli"``: ``logit = curve + offset``.
 
     The offsets do not depend on ``z``, so each family's shape holds within every batch. The
     first batch is the reference (offset 0), which keeps the offsets identifiable next to the
     per-feature intercepts of the decoders.
+
+    A 1-D latent has a :class:`~scbasis.nn.DataRange`, the running 1st and 99th percentiles of
+    the training cells' latent means, in whose frame the library trend (and BasisDeVAE's basis
+    decoder) are written; :meth:`latent_log_likelihood` evaluates a cell's likelihood along a
+    grid of latent times, for its exact posterior.
 
     The loss, per training cell, is
 
@@ -59,13 +72,16 @@ class PseudotimeModule(BaseModuleClass):
     n_batch
         Number of batches (1: no offsets).
     n_hidden
-        Hidden width of the encoder and of the zero-inflation network.
+        Hidden width of the encoder.
     n_layers_encoder
         Hidden layers of the encoder.
-    activation
-        Hidden activation of the zero-inflation network.
     likelihood
         One of :attr:`likelihoods`.
+    library_size
+        ``"observed"`` or ``"trend"`` (count likelihoods without size factors; see above).
+    mean_log_total
+        Mean log total count of the training cells, the starting point of the trend
+        (``library_size="trend"``).
     likelihood_path
         ``"fused"`` (default): :func:`~scbasis.nn.cell_log_likelihood`, family-independent
         terms once per entry and count terms only at non-zero counts. ``"reference"``: every
@@ -87,14 +103,19 @@ class PseudotimeModule(BaseModuleClass):
         n_batch: int = 1,
         n_hidden: int = 64,
         n_layers_encoder: int = 1,
-        activation: str = "tanh",
         likelihood: str = "gaussian",
+        library_size: str = "observed",
+        mean_log_total: float | None = None,
         likelihood_path: str = "fused",
         beta: float = 1.0,
         gamma: float = 1.0,
     ):
         super().__init__()
         self.likelihood = check_likelihood(likelihood, self.likelihoods)
+        if library_size not in LIBRARY_SIZES:
+            raise ValueError(
+                f"Unknown library_size {library_size!r}; choose one of {LIBRARY_SIZES}."
+            )
         if likelihood_path not in LIKELIHOOD_PATHS:
             raise ValueError(
                 f"Unknown likelihood_path {likelihood_path!r}; choose one of {LIKELIHOOD_PATHS}."
@@ -117,12 +138,19 @@ class PseudotimeModule(BaseModuleClass):
         self.batch_offset_raw = (
             nn.Parameter(torch.zeros(n_batch - 1, n_input)) if n_batch > 1 else None
         )
+        self.data_range = DataRange() if n_latent == 1 else None
+        self.library_trend = None
+        if self.is_count_model and library_size == "trend":
+            if mean_log_total is None or n_latent != 1:
+                raise ValueError(
+                    "library_size='trend' needs a 1-D latent and mean_log_total; use "
+                    "library_size='observed'."
+                )
+            self.library_trend = LibraryTrend(mean_log_total)
         if likelihood in ("nb", "zinb"):
             self.log_theta = nn.Parameter(torch.zeros(n_input))
         if likelihood == "zinb":
-            self.zero_inflation = nn.Sequential(
-                *mlp_layers(n_latent, n_input, n_hidden, 1, activation)
-            )
+            self.zi_logits = nn.Parameter(torch.full((n_input,), _ZI_LOGIT_INIT))
         if likelihood == "gaussian":
             self.scale_raw = nn.Parameter(torch.full((n_input,), -2.0))
 
@@ -190,19 +218,43 @@ class PseudotimeModule(BaseModuleClass):
         Returns
         -------
         ``qz`` (Normal over ``(N, p)``), a sample ``z`` ``(N, p)`` and the log library size
-        ``library`` ``(N, 1)`` (zeros for non-count likelihoods).
+        ``library`` ``(N, 1)`` (zeros for non-count likelihoods); with the library trend also
+        the log total counts ``log_total`` ``(N, 1)``.
         """
         encoder_input = torch.log1p(x) if self.is_count_model else x
         if batch_index is None:
             batch_index = x.new_zeros(x.shape[0], 1)
         qz, z = self.encoder(encoder_input, batch_index)
-        if not self.is_count_model:
-            library = x.new_zeros(x.shape[0], 1)
-        elif size_factor is not None:
-            library = torch.log(size_factor)
+        if self.training and self.data_range is not None:
+            self.data_range.update(qz.loc[:, 0])
+        outputs = {"qz": qz, "z": z}
+        observed = self.observed_log_library(x, size_factor)
+        if self.library_trend is None:
+            outputs["library"] = observed
         else:
-            library = torch.log(x.sum(1, keepdim=True))
-        return {"qz": qz, "z": z, "library": library}
+            outputs["log_total"] = observed
+            outputs["library"] = observed - self.library_correction(qz.loc.detach())[:, None]
+        return outputs
+
+    def observed_log_library(
+        self, x: torch.Tensor, size_factor: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Log size factors, else log total counts ``(N, 1)``; zeros for non-count data."""
+        if not self.is_count_model:
+            return x.new_zeros(x.shape[0], 1)
+        if size_factor is not None:
+            return torch.log(size_factor)
+        return torch.log(x.sum(1, keepdim=True))
+
+    def library_correction(self, z: torch.Tensor) -> torch.Tensor:
+        """``E[log T | z] - E[log T]`` at latent points ``z`` ``(N, 1)``, ``(N,)``, without
+        gradients: the part of a cell's total count its place on the trajectory explains; zeros
+        without the library trend. ``library = log T - library_correction(z)``."""
+        if self.library_trend is None:
+            return z.new_zeros(z.shape[0])
+        with torch.no_grad():
+            trend = self.library_trend(self.data_range.normalise(z[:, 0]))
+            return trend - self.library_trend.mean_log_total
 
     @auto_move_data
     def generative(
@@ -227,9 +279,18 @@ class PseudotimeModule(BaseModuleClass):
         ``log_mean`` ``(N, d, K)`` for counts (the means themselves, which the fused training
         loss does not need, come from :meth:`mean`), else ``mean`` (and for Bernoulli
         ``logits``) ``(N, d, K)``; and the likelihood's other parameters: ``theta`` ``(d,)``,
-        ``zi_logits`` ``(N, d)``, ``scale`` ``(d,)`` where they apply.
+        ``zi_logits`` ``(N, d)`` (one value per gene), ``scale`` ``(d,)`` where they apply.
         """
-        link = self.decode(z)
+        return self.observation_parameters(self.decode(z), library, batch_index)
+
+    def observation_parameters(
+        self,
+        link: torch.Tensor,
+        library: torch.Tensor,
+        batch_index: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """The likelihood's parameters from the curves on the link scale ``(N, d, K)`` (see
+        :meth:`generative`, which returns them)."""
         offsets = self.batch_offsets
         if offsets is not None and batch_index is not None:
             link = link + offsets[batch_index[:, 0].long()][..., None]
@@ -245,7 +306,7 @@ class PseudotimeModule(BaseModuleClass):
         if self.likelihood in ("nb", "zinb"):
             outputs["theta"] = torch.exp(self.log_theta)
         if self.likelihood == "zinb":
-            outputs["zi_logits"] = self.zero_inflation(z)
+            outputs["zi_logits"] = self.zi_logits.expand(link.shape[0], -1)
         return outputs
 
     def mean(self, generative_outputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -281,6 +342,73 @@ class PseudotimeModule(BaseModuleClass):
             log_p = self.family_log_likelihood(x, generative_outputs)
             return torch.einsum("idk,dk->i", log_p, phi)
         return cell_log_likelihood(x, self.likelihood, phi, **generative_outputs)
+
+    @torch.inference_mode()
+    def grid_curves(
+        self, z_grid: torch.Tensor, families: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The curves on a grid of latent times, for :meth:`grid_log_likelihood`.
+
+        Parameters
+        ----------
+        z_grid
+            Latent points ``(G,)`` of a 1-D latent.
+        families
+            One family per feature ``(d,)`` to keep (e.g. the most probable); every family,
+            weighted by :attr:`phi`, if ``None``.
+
+        Returns
+        -------
+        Curves on the link scale ``(G, K', d)``, the library correction at each point ``(G,)``
+        (:meth:`library_correction`) and the family weights ``(d, K')``.
+        """
+        links = self.decode(z_grid[:, None]).transpose(1, 2)  # (G, K, d)
+        correction = self.library_correction(z_grid[:, None])
+        if families is None:
+            return links.contiguous(), correction, self.phi
+        index = families.to(links.device).view(1, 1, -1).expand(links.shape[0], 1, -1)
+        weights = links.new_ones(links.shape[2], 1)
+        return torch.gather(links, 1, index).contiguous(), correction, weights
+
+    @torch.inference_mode()
+    def grid_log_likelihood(
+        self,
+        x: torch.Tensor,
+        curves: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        points: torch.Tensor,
+        size_factor: torch.Tensor | None = None,
+        batch_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``sum_k w_jk log p(x_ij | z = z_g, k)`` summed over features, for chosen grid points.
+
+        The likelihood of the ELBO along the latent axis of a 1-D latent; with the prior it
+        gives each cell's exact posterior on the grid.
+
+        Parameters
+        ----------
+        x
+            Data ``(N, d)``.
+        curves
+            :meth:`grid_curves` of the grid.
+        points
+            Indices into the grid ``(N, W)``: the points at which each cell is evaluated.
+        size_factor, batch_index
+            As for :meth:`inference`.
+
+        Returns
+        -------
+        ``(N, W)``.
+        """
+        links, correction, weights = curves
+        n_cells, n_points = points.shape
+        flat = points.reshape(-1)
+        link = links.index_select(0, flat).transpose(1, 2)  # (N * W, d, K'), cell-major
+        observed = self.observed_log_library(x, size_factor)  # (N, 1)
+        library = (observed - correction[points]).reshape(-1, 1)
+        batch = None if batch_index is None else batch_index.repeat_interleave(n_points, 0)
+        parameters = self.observation_parameters(link, library, batch)
+        repeated = x.repeat_interleave(n_points, 0)
+        return self.cell_log_likelihood(repeated, parameters, weights).reshape(n_cells, n_points)
 
     def loss(
         self,
@@ -323,12 +451,18 @@ class PseudotimeModule(BaseModuleClass):
         prior_total = sum(priors.values(), x.new_zeros(()))
         weighted_global = self.gamma * kl_weight * clustering_total + prior_total
         loss = torch.mean(reconstruction + self.beta * kl_weight * kl_z) + weighted_global / n_obs
+        extra = clustering | priors
+        if "log_total" in inference_outputs:  # fits the trend; not a term of the ELBO
+            extra["library_trend"] = self.library_trend.loss(
+                inference_outputs["log_total"], self.data_range.normalise(qz.loc[:, 0])
+            )
+            loss = loss + extra["library_trend"]
         return LossOutput(
             loss=loss,
             reconstruction_loss=reconstruction,
             kl_local=kl_z,
             kl_global=clustering_total + prior_total,
-            extra_metrics={k: v.detach() for k, v in (clustering | priors).items()},
+            extra_metrics={k: v.detach() for k, v in extra.items()},
         )
 
     @torch.inference_mode()

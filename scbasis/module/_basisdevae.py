@@ -1,4 +1,4 @@
-"""The BasisDeVAE torch module: a derivative-space decoder with K = 3 clustered families."""
+"""The BasisDeVAE torch module: a derivative-space decoder with clustered behaviour families."""
 
 from __future__ import annotations
 
@@ -10,20 +10,40 @@ import torch
 from scbasis.nn import (
     DEFAULT_QUADRATURE_TOLERANCE,
     FAMILIES,
+    BasisFamilyDecoder,
     DerivativeDecoder,
     FeatureClustering,
 )
 
 from ._base import PseudotimeModule
 
+#: Decoders of BasisDeVAE: the fixed sigmoid basis (default) or the papers' network.
+FAMILY_DECODERS: tuple[str, ...] = ("basis", "network")
+#: Shape parameters each basis family adds to a flat gene (its change; rise, fall and peak
+#: position), on which the family posterior's penalty is counted.
+FAMILY_SHAPE_PARAMETERS: dict[str, int] = {
+    "increasing": 1,
+    "decreasing": 1,
+    "transient": 3,
+    "flat": 0,
+}
+
 
 class BasisDeVAEModule(PseudotimeModule):
     """BasisDeVAE: a 1-D latent pseudotime, a derivative-space decoder and collapsed clustering.
 
     The loss is the paper's eqs. 3-7 (see :class:`PseudotimeModule`): the clustering terms
-    are the collapsed Dirichlet-categorical bound and ``E_q log q(w)``, the prior terms the MAP
-    priors ``-sum_j [log N(z0_j | 0, 1) + log Gamma(A_j | 1, 1)]`` on the transients' centres
-    and amplitudes.
+    are the collapsed Dirichlet-categorical bound and ``E_q log q(w)``; with the papers' network
+    decoder the prior terms are the MAP priors ``-sum_j [log N(z0_j | 0, 1) + log Gamma(A_j |
+    1, 1)]`` on the transients' centres and amplitudes.
+
+    Two decoders:
+
+    * ``"basis"`` (:class:`~scbasis.nn.BasisFamilyDecoder`): every family a non-negative
+      combination of fixed sigmoids, the transient peaking inside the cells' range and rising
+      and falling there by at least ``min_transient_change``; an optional flat family;
+    * ``"network"`` (:class:`~scbasis.nn.DerivativeDecoder`): the papers' derivative network,
+      integrated by quadrature.
 
     Parameters
     ----------
@@ -32,7 +52,7 @@ class BasisDeVAEModule(PseudotimeModule):
     n_batch
         Number of batches (per-batch, per-gene offsets on the link scale).
     n_hidden
-        Hidden width of the encoder, the derivative network and the zero-inflation network.
+        Hidden width of the encoder, the derivative network.
     n_layers_encoder
         Hidden layers of the encoder.
     n_layers_decoder
@@ -42,6 +62,8 @@ class BasisDeVAEModule(PseudotimeModule):
     likelihood
         ``"zinb"``, ``"nb"``, ``"poisson"`` (counts, means scaled by each cell's library size) or
         ``"gaussian"`` (the decoder's curves are the means).
+    library_size, mean_log_total
+        How count models take library sizes (see :class:`PseudotimeModule`).
     quadrature
         ``"chebyshev"`` (default, shared nodes per minibatch) or ``"gauss_legendre"``.
     n_quadrature
@@ -57,14 +79,15 @@ class BasisDeVAEModule(PseudotimeModule):
     gamma
         Weight of the collapsed clustering prior and of ``E_q(w) log q(w)``.
     x0_init
-        Initial ``x0`` per gene (means for Gaussian data, log-rates for counts).
+        Initial level per gene (means for Gaussian data, log-rates for counts).
     amplitude_init
-        Initial transient amplitudes per gene.
+        Initial transient amplitudes per gene (network decoder).
     baseline_init
-        Initial basal levels of the transient family per gene; ``None`` gives the paper's
-        transient without a basal level (see :class:`~scbasis.nn.DerivativeDecoder`).
+        Initial basal levels of the transient family per gene (network decoder); ``None``
+        gives the paper's transient without a basal level (see
+        :class:`~scbasis.nn.DerivativeDecoder`).
     transient_min_slope
-        Minimum slope ``kappa`` of the transient's warp (0: the paper's).
+        Minimum slope ``kappa`` of the transient's warp (network decoder; 0: the paper's).
     """
 
     likelihoods = ("zinb", "nb", "poisson", "gaussian")
@@ -74,11 +97,16 @@ class BasisDeVAEModule(PseudotimeModule):
         n_input: int,
         *,
         n_batch: int = 1,
+        decoder: str = "basis",
+        flat_family: bool = False,
+        min_transient_change: float | np.ndarray = 0.5,
         n_hidden: int = 64,
         n_layers_encoder: int = 1,
         n_layers_decoder: int = 1,
         activation: str = "tanh",
         likelihood: str = "zinb",
+        library_size: str = "observed",
+        mean_log_total: float | None = None,
         quadrature: str = "chebyshev",
         n_quadrature: int | None = None,
         quadrature_tolerance: float | None = DEFAULT_QUADRATURE_TOLERANCE,
@@ -97,34 +125,63 @@ class BasisDeVAEModule(PseudotimeModule):
             n_batch=n_batch,
             n_hidden=n_hidden,
             n_layers_encoder=n_layers_encoder,
-            activation=activation,
             likelihood=likelihood,
+            library_size=library_size,
+            mean_log_total=mean_log_total,
             likelihood_path=likelihood_path,
             beta=beta,
             gamma=gamma,
         )
-        self.decoder = DerivativeDecoder(
-            n_input,
-            n_hidden=n_hidden,
-            n_layers=n_layers_decoder,
-            activation=activation,
-            quadrature=quadrature,
-            n_quadrature=n_quadrature,
-            quadrature_tolerance=quadrature_tolerance,
-            x0_init=x0_init,
-            amplitude_init=amplitude_init,
-            baseline_init=baseline_init,
-            transient_min_slope=transient_min_slope,
-        )
-        self.clustering = FeatureClustering(n_input, len(FAMILIES), alpha, "collapsed")
+        if decoder not in FAMILY_DECODERS:
+            raise ValueError(f"Unknown decoder {decoder!r}; choose one of {FAMILY_DECODERS}.")
+        if decoder == "basis":
+            self.decoder = BasisFamilyDecoder(
+                n_input,
+                level_init=x0_init,
+                flat_family=flat_family,
+                min_transient_change=min_transient_change,
+            )
+            self.families: tuple[str, ...] = self.decoder.families
+        else:
+            if flat_family:
+                raise ValueError(
+                    "flat_family needs decoder='basis'; the papers' network decoder has the "
+                    "three families increasing, decreasing and transient."
+                )
+            self.decoder = DerivativeDecoder(
+                n_input,
+                n_hidden=n_hidden,
+                n_layers=n_layers_decoder,
+                activation=activation,
+                quadrature=quadrature,
+                n_quadrature=n_quadrature,
+                quadrature_tolerance=quadrature_tolerance,
+                x0_init=x0_init,
+                amplitude_init=amplitude_init,
+                baseline_init=baseline_init,
+                transient_min_slope=transient_min_slope,
+            )
+            self.families = FAMILIES
+        self.decoder_name = decoder
+        self.clustering = FeatureClustering(n_input, len(self.families), alpha, "collapsed")
 
     @property
     def phi(self) -> torch.Tensor:
-        """Cluster probabilities ``q(w_j = k)``, ``(d, 3)``."""
+        """Cluster probabilities ``q(w_j = k)``, ``(d, K)``."""
         return self.clustering.phi
 
+    @property
+    def family_shape_parameters(self) -> np.ndarray | None:
+        """Shape parameters of each family (:data:`FAMILY_SHAPE_PARAMETERS`), ``(K,)``; ``None``
+        for the network decoder, whose transient also takes monotone shapes on the data."""
+        if self.decoder_name != "basis":
+            return None
+        return np.array([FAMILY_SHAPE_PARAMETERS[name] for name in self.families])
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Every gene under every family, ``(N, d, 3)``: log-rates for counts, else means."""
+        """Every gene under every family, ``(N, d, K)``: log-rates for counts, else means."""
+        if self.decoder_name == "basis":
+            return self.decoder(self.data_range.normalise(z[:, 0]))
         return self.decoder(z[:, 0], log_transient_scale=self.is_count_model)
 
     def clustering_terms(self, phi: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -132,7 +189,10 @@ class BasisDeVAEModule(PseudotimeModule):
         return self.clustering(phi)
 
     def prior_terms(self) -> dict[str, torch.Tensor]:
-        """``transient_prior = -sum_j [log N(z0_j | 0, 1) + log Gamma(A_j | 1, 1)]``."""
+        """``transient_prior = -sum_j [log N(z0_j | 0, 1) + log Gamma(A_j | 1, 1)]`` (network
+        decoder; none for the basis decoder)."""
+        if self.decoder_name == "basis":
+            return {}
         centre = self.decoder.centre
         prior = (0.5 * centre.square() + 0.5 * math.log(2 * math.pi)).sum()
         return {"transient_prior": prior + self.decoder.amplitude.sum()}

@@ -31,11 +31,11 @@ class BasisVAEModule(PseudotimeModule):
     n_basis
         Number of basis functions ``K``.
     n_hidden
-        Hidden width of the encoder, the basis network and the zero-inflation network.
+        Hidden width of the encoder, the basis network.
     n_layers_encoder
         Hidden layers of the encoder.
     activation
-        Hidden activation of the basis and zero-inflation networks.
+        Hidden activation of the basis network.
     basis_network
         ``"mlp"`` (one hidden layer) or ``"linear"`` (the papers' "Linear" baseline).
     likelihood
@@ -85,7 +85,6 @@ class BasisVAEModule(PseudotimeModule):
             n_batch=n_batch,
             n_hidden=n_hidden,
             n_layers_encoder=n_layers_encoder,
-            activation=activation,
             likelihood=likelihood,
             likelihood_path=likelihood_path,
             beta=beta,

@@ -44,13 +44,13 @@ class DeVAEModule(PseudotimeModule):
     decoder
         ``"derivative"`` (DeVAE), ``"mlp"`` (plain VAE) or ``"linear"`` (linear VAE).
     n_hidden
-        Hidden width of the encoder, the decoder networks and the zero-inflation network.
+        Hidden width of the encoder, the decoder networks.
     n_layers_encoder
         Hidden layers of the encoder.
     n_layers_decoder
         Hidden layers of the derivative networks or of the plain VAE's decoder.
     activation
-        Hidden activation of the decoder and zero-inflation networks.
+        Hidden activation of the decoder networks.
     likelihood
         ``"gaussian"``, ``"nb"``, ``"zinb"``, ``"poisson"`` or ``"bernoulli"``.
     quadrature, n_quadrature, quadrature_tolerance
@@ -89,7 +89,6 @@ class DeVAEModule(PseudotimeModule):
             n_batch=n_batch,
             n_hidden=n_hidden,
             n_layers_encoder=n_layers_encoder,
-            activation=activation,
             likelihood=likelihood,
             likelihood_path=likelihood_path,
             beta=beta,

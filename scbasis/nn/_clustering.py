@@ -40,6 +40,42 @@ def expected_log_q(phi: torch.Tensor) -> torch.Tensor:
     return torch.special.xlogy(phi, phi).sum()
 
 
+def family_posterior(
+    log_likelihood: torch.Tensor,
+    penalty: torch.Tensor,
+    alpha: torch.Tensor,
+    n_iterations: int = 50,
+) -> torch.Tensor:
+    """Assignment probabilities that maximise the collapsed bound for fitted families.
+
+    With ``S_jk`` the log-likelihood of feature ``j``'s data under family ``k`` at its fitted
+    curve, less a penalty for the family's freedom, the collapsed objective ``sum_jk phi_jk S_jk
+    + log B(n + alpha) - sum_jk phi_jk log phi_jk`` (``n_k = sum_j phi_jk``) is maximised by
+    ``phi_jk ∝ exp(S_jk + digamma(n_k + alpha_k))``, found by fixed-point iteration from
+    ``phi_jk ∝ exp(S_jk)``.
+
+    Parameters
+    ----------
+    log_likelihood
+        ``(d, K)``, summed over cells.
+    penalty
+        ``(K,)``, subtracted from every feature's ``log_likelihood``.
+    alpha
+        Dirichlet concentrations ``(K,)``.
+    n_iterations
+        Fixed-point iterations.
+
+    Returns
+    -------
+    ``phi`` ``(d, K)``, rows summing to 1.
+    """
+    score = log_likelihood - penalty
+    phi = torch.softmax(score, dim=1)
+    for _ in range(n_iterations):
+        phi = torch.softmax(score + torch.digamma(phi.sum(0) + alpha), dim=1)
+    return phi
+
+
 class FeatureClustering(nn.Module):
     """Assignment posterior ``q(w)`` of ``d`` features to ``K`` clusters and its ELBO terms.
 

@@ -10,7 +10,12 @@ import numpy as np
 from anndata import AnnData
 from matplotlib.axes import Axes
 
-FAMILY_COLORS = {"increasing": "#d62728", "decreasing": "#1f77b4", "transient": "#2ca02c"}
+FAMILY_COLORS = {
+    "increasing": "#d62728",
+    "decreasing": "#1f77b4",
+    "transient": "#2ca02c",
+    "flat": "#7f7f7f",
+}
 
 
 def _family_color(family: str, index: int) -> str:

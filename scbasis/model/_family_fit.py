@@ -1,0 +1,170 @@
+"""Fit every behaviour family to every gene, then weigh the families by what the data say."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scvi
+import torch
+from scvi import REGISTRY_KEYS
+
+from scbasis.nn import family_posterior
+from scbasis.train import fused_adam
+
+from ._base import registered_matrix
+
+#: Learning rate of the family fit (Adam): the curves' weights start far from their optimum.
+DEFAULT_FAMILY_LR = 3e-2
+_PEAK_BINS = 20  # equal-count bins along the pseudotime in which the transients' peaks start
+#: Log-likelihood a family must gain per shape parameter it adds to a flat gene (Akaike's
+#: criterion takes 1; 2 was better calibrated on simulations, see ``docs/model.md``).
+FAMILY_PENALTY = 2.0
+
+
+class FamilyFitMixin:
+    """:meth:`fit_families` for models whose module has ``family_shape_parameters``
+    (:class:`~scbasis.module.BasisDeVAEModule` with its basis decoder).
+
+    Joint training assigns each gene to a family early and then fits, in effect, only that
+    family's curve to it, so the other families are compared at curves that were never fitted.
+    :meth:`fit_families` places every cell at its exact posterior pseudotime
+    (:meth:`get_pseudotime`), fits every family's curve to every gene there, and sets the
+    assignment probabilities to the maximum of the collapsed bound at those curves, each
+    family's log-likelihood less :data:`FAMILY_PENALTY` times the number ``m_k`` of shape
+    parameters it adds to a flat gene (:data:`~scbasis.module.FAMILY_SHAPE_PARAMETERS`), like
+    Akaike weights ``exp(log L - m)`` with a doubled penalty: a transient that fits a rising
+    gene no better than the increasing family does not win it by its extra freedom.
+    """
+
+    def fit_families(
+        self,
+        max_epochs: int = 30,
+        lr: float = DEFAULT_FAMILY_LR,
+        batch_size: int = 128,
+    ) -> None:
+        """Fit every family to every gene at the cells' pseudotimes; set the probabilities.
+
+        Uses the cells the model was trained on, so that held-out cells stay held out. The loss
+        of each epoch is kept in :attr:`family_fit_history_`.
+
+        Parameters
+        ----------
+        max_epochs
+            Passes over the training cells; 0 only recomputes the probabilities.
+        lr
+            Adam learning rate.
+        batch_size
+            Minibatch size.
+        """
+        module = self.module
+        if module.family_shape_parameters is None:
+            raise ValueError(
+                "fit_families needs the basis decoder (decoder='basis'); the papers' network "
+                "decoder's transient also takes monotone shapes, so its fitted families cannot "
+                "be compared."
+            )
+        train = self._training_cells()
+        latent = self._pseudotime_mean_std(indices=train, batch_size=batch_size)[0][:, 0]
+        if max_epochs > 0:
+            module.data_range.set(torch.as_tensor(latent, device=module.device))
+            module.decoder.set_peak(
+                module.data_range.normalise(self._binned_peaks(train, latent).to(module.device))
+            )
+            module.decoder.share_fits(module.phi.argmax(dim=1))
+            self._fit_family_curves(train, latent, max_epochs, lr, batch_size)
+        log_likelihood = self._family_log_likelihood(train, latent, batch_size)
+        penalty = FAMILY_PENALTY * module.family_shape_parameters.astype(np.float64)
+        alpha = module.clustering.alpha
+        phi = family_posterior(log_likelihood.to(alpha), torch.as_tensor(penalty).to(alpha), alpha)
+        with torch.no_grad():
+            module.clustering.logits.copy_(torch.log(phi.clamp_min(1e-12)))
+
+    def _training_cells(self) -> np.ndarray:
+        indices = getattr(self, "train_indices", None)
+        if indices is None:
+            return np.arange(self.adata.n_obs)
+        return np.sort(np.asarray(indices))
+
+    def _batches(
+        self,
+        cells: np.ndarray,
+        latent: np.ndarray,
+        batch_size: int,
+        rng: np.random.Generator | None = None,
+    ):
+        """Minibatches of ``cells`` with each cell's latent ``(n, 1)``, shuffled by ``rng``."""
+        order = np.arange(len(cells)) if rng is None else rng.permutation(len(cells))
+        loader = self._make_data_loader(
+            adata=self.adata, indices=cells[order], batch_size=batch_size, shuffle=False
+        )
+        device = self.module.device
+        for start, tensors in zip(range(0, len(cells), batch_size), loader, strict=True):
+            z = torch.as_tensor(latent[order[start : start + batch_size]], device=device)
+            yield {k: v.to(device) for k, v in tensors.items()}, z[:, None].float()
+
+    def _generative_at(self, tensors: dict[str, torch.Tensor], z: torch.Tensor) -> dict:
+        module = self.module
+        observed = module.observed_log_library(
+            tensors[REGISTRY_KEYS.X_KEY], tensors.get(REGISTRY_KEYS.SIZE_FACTOR_KEY)
+        )
+        library = observed - module.library_correction(z)[:, None]
+        return module.generative(z, library, tensors.get(REGISTRY_KEYS.BATCH_KEY))
+
+    def _fit_family_curves(
+        self, cells: np.ndarray, latent: np.ndarray, max_epochs: int, lr: float, batch_size: int
+    ) -> None:
+        """Train the decoder and the likelihood's parameters with every family weighted equally,
+        the cells held at ``latent``; the encoder, the library trend and the assignments stay."""
+        module = self.module
+        held = {id(p) for part in (module.encoder, module.clustering) for p in part.parameters()}
+        if module.library_trend is not None:
+            held |= {id(p) for p in module.library_trend.parameters()}
+        parameters = [p for p in module.parameters() if id(p) not in held and p.requires_grad]
+        optimizer = fused_adam(parameters, lr=lr, eps=1e-8, weight_decay=0.0)
+        equal = torch.full_like(module.phi, 1 / module.phi.shape[1]).detach()
+        losses = []
+        was_training = module.training
+        module.train()
+        rng = np.random.default_rng(scvi.settings.seed)
+        for _ in range(max_epochs):
+            total, n_cells = 0.0, 0
+            for tensors, z in self._batches(cells, latent, batch_size, rng):
+                outputs = self._generative_at(tensors, z)
+                x = tensors[REGISTRY_KEYS.X_KEY]
+                loss = -module.cell_log_likelihood(x, outputs, equal).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total, n_cells = total + float(loss) * len(x), n_cells + len(x)
+            losses.append(total / n_cells)
+        module.train(was_training)
+        #: Mean negative log-likelihood per cell of each epoch of the last family fit.
+        self.family_fit_history_ = pd.DataFrame(
+            {"family_fit_loss": losses}, index=pd.RangeIndex(max_epochs, name="epoch")
+        )
+
+    def _binned_peaks(self, cells: np.ndarray, latent: np.ndarray) -> torch.Tensor:
+        """Where each gene's library-normalised expression is highest along the pseudotime:
+        the mean latent of the equal-count bin with the largest pooled rate, ``(d,)``."""
+        matrix = registered_matrix(self.adata, self._layer)[cells]
+        totals = np.asarray(matrix.sum(axis=1)).ravel()
+        order = np.argsort(latent, kind="stable")
+        bins = np.array_split(order, min(_PEAK_BINS, len(order)))
+        rates = np.stack(
+            [np.asarray(matrix[b].sum(axis=0)).ravel() / max(totals[b].sum(), 1) for b in bins]
+        )
+        centres = np.array([latent[b].mean() for b in bins])
+        return torch.as_tensor(centres[rates.argmax(axis=0)], dtype=torch.float32)
+
+    @torch.inference_mode()
+    def _family_log_likelihood(
+        self, cells: np.ndarray, latent: np.ndarray, batch_size: int
+    ) -> torch.Tensor:
+        """``sum_i log p(x_ij | z_i, family k)`` over ``cells`` held at ``latent``, ``(d, K)``."""
+        module = self.module
+        total = None
+        for tensors, z in self._batches(cells, latent, batch_size):
+            outputs = self._generative_at(tensors, z)
+            per_gene = module.family_log_likelihood(tensors[REGISTRY_KEYS.X_KEY], outputs).sum(0)
+            total = per_gene if total is None else total + per_gene
+        return total

@@ -1,0 +1,175 @@
+"""The basis decoder's shape guarantees, its helpers, the family posterior and the data range."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import digamma, softmax
+
+from scbasis.metrics import curve_rise_fall
+from scbasis.nn import BasisFamilyDecoder, DataRange, LibraryTrend, SigmoidBasis, family_posterior
+
+U = torch.linspace(-0.6, 1.6, 2201)
+INSIDE = (U >= 0) & (U <= 1)
+
+
+def _random_decoder(seed: int, n_genes: int = 40, delta=0.5, **kwargs) -> BasisFamilyDecoder:
+    torch.manual_seed(seed)
+    decoder = BasisFamilyDecoder(n_genes, min_transient_change=delta, flat_family=True, **kwargs)
+    with torch.no_grad():
+        decoder.weights_raw.normal_(-3.0, 3.0)  # from nearly nothing to steep switches
+        decoder.peak_raw.normal_(0.0, 3.0)  # peaks from the range's ends to its middle
+        decoder.level.normal_(0.0, 2.0)
+    return decoder.eval()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_every_family_keeps_its_shape_for_any_weights(seed):
+    decoder = _random_decoder(seed)
+    with torch.no_grad():
+        curves = decoder(U).numpy().astype(np.float64)  # (points, genes, 4)
+    steps = np.diff(curves, axis=0)
+    scale = 1e-5 * (1 + np.abs(curves).max(axis=0))
+    assert np.all(steps[..., 0] >= -scale[:, 0])  # increasing
+    assert np.all(steps[..., 1] <= scale[:, 1])  # decreasing
+    assert np.all(np.abs(steps[..., 3]) == 0)  # flat
+    peak = decoder.peak.detach().numpy()
+    assert np.all((peak >= 0.02) & (peak <= 0.98))  # the default margin
+    mid = ((U[1:] + U[:-1]) / 2).numpy()[:, None]
+    transient = steps[..., 2]
+    before, after = mid < peak - 1e-3, mid > peak + 1e-3
+    assert np.all(transient[before] >= -np.broadcast_to(scale[:, 2], transient.shape)[before])
+    assert np.all(transient[after] <= np.broadcast_to(scale[:, 2], transient.shape)[after])
+    # the single maximum sits at the peak, and it rises and falls by delta within [0, 1]
+    top = U.numpy()[curves[..., 2].argmax(axis=0)]
+    np.testing.assert_allclose(top, peak, atol=2e-3)
+    rise, fall, _ = curve_rise_fall(curves[INSIDE.numpy(), :, 2])
+    assert np.all(rise >= 0.5 - 1e-4) and np.all(fall >= 0.5 - 1e-4)
+    # transient_changes is the curve's own rise and fall between the ends and the peak
+    decoder.double()
+    with torch.no_grad():
+        at_peak = torch.diagonal(decoder(decoder.peak)[..., 2])
+        ends = decoder(torch.tensor([0.0, 1.0], dtype=torch.float64))[..., 2]
+        changes = torch.stack(decoder.transient_changes())
+    np.testing.assert_allclose(
+        changes, torch.stack([at_peak - ends[0], at_peak - ends[1]]), rtol=2e-5, atol=1e-4
+    )
+
+
+def test_per_gene_minimum_change_and_layout():
+    delta = np.linspace(0.1, 2.0, 8).astype(np.float32)
+    decoder = _random_decoder(7, n_genes=8, delta=delta)
+    with torch.no_grad():
+        curves = decoder(U)
+        rise, fall = decoder.transient_changes()
+    assert curves.shape == (U.numel(), 8, 4)
+    assert curves.transpose(1, 2).is_contiguous()  # family-major, as the likelihood reads it
+    assert torch.all(rise >= torch.as_tensor(delta) - 1e-5)
+    assert torch.all(fall >= torch.as_tensor(delta) - 1e-5)
+    three = BasisFamilyDecoder(3)
+    assert three.families == ("increasing", "decreasing", "transient")
+    with pytest.raises(ValueError, match="min_transient_change"):
+        BasisFamilyDecoder(3, min_transient_change=-1.0)
+    with pytest.raises(ValueError, match="peak_margin"):
+        BasisFamilyDecoder(3, peak_margin=0.5)
+
+
+def test_share_fits_starts_each_family_on_the_fitted_one():
+    decoder = _random_decoder(3, n_genes=30, delta=0.0)  # no lifting scale: exact copies
+    family = torch.tensor([0, 1, 2] * 10)
+    with torch.no_grad():
+        before = decoder(U).clone()
+        decoder.share_fits(family)
+        after = decoder(U)
+    left = (U[:, None] < decoder.peak.detach()).numpy()
+    rising, falling, transient = (family.numpy() == k for k in range(3))
+    before, after = before.numpy(), after.numpy()
+    # an increasing fit becomes the transient's side before its peak, a decreasing one the
+    # side after it, and a transient's sides the monotone families on those sides
+    np.testing.assert_allclose(
+        after[:, rising, 2][left[:, rising]], before[:, rising, 0][left[:, rising]], atol=1e-4
+    )
+    np.testing.assert_allclose(
+        after[:, falling, 2][~left[:, falling]],
+        before[:, falling, 1][~left[:, falling]],
+        atol=1e-4,
+    )
+    np.testing.assert_allclose(
+        after[:, transient, 0][left[:, transient]],
+        before[:, transient, 2][left[:, transient]],
+        atol=1e-4,
+    )
+    np.testing.assert_allclose(
+        after[:, transient, 1][~left[:, transient]],
+        before[:, transient, 2][~left[:, transient]],
+        atol=1e-4,
+    )
+    # the fitted family itself is kept
+    np.testing.assert_allclose(after[:, rising, 0], before[:, rising, 0])
+    np.testing.assert_allclose(after[:, transient, 2], before[:, transient, 2])
+
+
+def test_set_peak_clips_into_the_allowed_range():
+    decoder = BasisFamilyDecoder(4)
+    decoder.set_peak(torch.tensor([-1.0, 0.3, 0.7, 2.0]))
+    peak = decoder.peak.detach().numpy()
+    np.testing.assert_allclose(peak[1:3], [0.3, 0.7], atol=1e-5)
+    assert 0.02 <= peak[0] < 0.04 and 0.96 < peak[3] <= 0.98
+
+
+def test_sigmoid_basis_tiles_its_range():
+    basis = SigmoidBasis(range_=(0.0, 1.0), grids=((0.25, 2.0), (0.5, 1.0)))
+    assert basis.n_functions == 5 + 3
+    np.testing.assert_allclose(basis.centres.numpy(), [0, 0.25, 0.5, 0.75, 1, 0, 0.5, 1])
+    np.testing.assert_allclose(basis.steepness.numpy(), [8.0] * 5 + [2.0] * 3)
+    values = basis(torch.tensor([0.0, 0.5]))
+    assert values.shape == (2, 8) and abs(float(values[1, 2]) - 0.5) < 1e-6
+    with pytest.raises(ValueError, match="low < high"):
+        SigmoidBasis(range_=(1.0, 0.0))
+
+
+def test_family_posterior_is_the_fixed_point_of_the_collapsed_bound():
+    rng = np.random.default_rng(0)
+    log_likelihood = rng.normal(scale=3.0, size=(50, 3))
+    penalty, alpha = np.array([2.0, 2.0, 6.0]), np.full(3, 0.1)
+    phi = family_posterior(
+        torch.as_tensor(log_likelihood), torch.as_tensor(penalty), torch.as_tensor(alpha)
+    ).numpy()
+    np.testing.assert_allclose(phi.sum(1), 1.0)
+    expected = softmax(log_likelihood - penalty + digamma(phi.sum(0) + alpha), axis=1)
+    np.testing.assert_allclose(phi, expected, atol=1e-8)
+    # a decisive likelihood wins over the penalty, a tie goes to the cheaper family
+    decisive = family_posterior(
+        torch.tensor([[0.0, 0.0, 50.0], [10.0, 10.0, 10.0]]),
+        torch.as_tensor(penalty),
+        torch.as_tensor(alpha),
+    )
+    assert decisive[0].argmax() == 2 and decisive[1, 2] < 0.05
+
+
+def test_data_range_follows_minibatches_and_sets_exactly():
+    data_range = DataRange()
+    z = torch.linspace(2.0, 4.0, 1001)
+    for _ in range(400):
+        data_range.update(z[torch.randperm(1001)[:128]])
+    np.testing.assert_allclose(data_range.bounds.numpy(), [2.02, 3.98], atol=0.03)
+    data_range.set(z)
+    np.testing.assert_allclose(data_range.bounds.numpy(), [2.02, 3.98], atol=1e-5)
+    np.testing.assert_allclose(data_range.normalise(torch.tensor([2.02, 3.0, 3.98])), [0, 0.5, 1])
+
+
+def test_library_trend_learns_the_trend_of_log_totals():
+    torch.manual_seed(0)
+    u = torch.rand(4000)
+    log_total = (8.0 + 1.5 * torch.sigmoid(8 * (u - 0.6)) + 0.3 * torch.randn(4000))[:, None]
+    trend = LibraryTrend(float(log_total.mean()))
+    optimizer = torch.optim.Adam(trend.parameters(), lr=0.05)
+    for _ in range(600):
+        optimizer.zero_grad()
+        trend.loss(log_total, u).backward()
+        optimizer.step()
+    grid = torch.linspace(0, 1, 11)
+    with torch.no_grad():
+        expected = 8.0 + 1.5 * torch.sigmoid(8 * (grid - 0.6))
+        np.testing.assert_allclose(trend(grid), expected, atol=0.08)
