@@ -133,6 +133,7 @@ class PseudotimeModule(BaseModuleClass):
             n_hidden=n_hidden,
             dropout_rate=0.0,
             use_batch_norm=False,
+            use_layer_norm=True,
             return_dist=True,
         )
         self.batch_offset_raw = (
