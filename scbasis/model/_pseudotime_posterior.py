@@ -12,8 +12,8 @@ from torch.distributions import Normal
 
 #: Span of the grid in the data range's coordinate (0 and 1 at its 1st and 99th percentiles).
 GRID_SPAN: tuple[float, float] = (-0.25, 1.25)
-_COARSE_POINTS = 32  # where each cell's posterior lies
-_FINE_POINTS = 256  # the grid the posterior is taken on, around that place
+_COARSE_POINTS = 24  # where each cell's posterior lies
+_FINE_POINTS = 128  # the grid the posterior is taken on, around that place
 _WINDOW = 2  # coarse spacings on either side of a cell's coarse maximum on the fine grid
 
 
@@ -23,10 +23,11 @@ class PseudotimePosteriorMixin:
     An encoder predicts a cell's pseudotime from its counts in one pass; with thousands of
     genes it leaves part of the information unused (the amortisation gap), most at the ends of
     the trajectory, where it matters for the genes' shapes. With a 1-D latent the posterior
-    under the fitted decoder can be taken exactly: the likelihood of the ELBO at 32 points over
-    the cells' range finds each cell's place, and at the points of a 256-point grid within two
+    under the fitted decoder can be taken exactly: the likelihood of the ELBO at 24 points over
+    the cells' range finds each cell's place, and at the points of a 128-point grid within two
     coarse spacings of it gives the posterior's mean and standard deviation. Each gene enters
-    under its most probable family.
+    under its most probable family. The posterior of the model's own cells is kept until the
+    model is trained again.
     """
 
     def _latent_grid(self, n_points: int) -> torch.Tensor:
@@ -44,6 +45,23 @@ class PseudotimePosteriorMixin:
         """Posterior mean and standard deviation of the latent ``(n, 1)`` each, in the module's
         own sign."""
         adata = self._validate_anndata(adata)
+        own = adata is self.adata and indices is None
+        cached = getattr(self, "_own_posterior", None)
+        if own and cached is not None:
+            return cached[0].copy(), cached[1].copy()
+        posterior = self._grid_posterior(adata, indices, batch_size)
+        if own:
+            self._own_posterior = posterior
+            return posterior[0].copy(), posterior[1].copy()
+        return posterior
+
+    def _forget_posterior(self) -> None:
+        """Drop the kept posterior of the model's own cells (the decoder has changed)."""
+        self._own_posterior = None
+
+    def _grid_posterior(
+        self, adata: AnnData, indices: Sequence[int] | None, batch_size: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         module = self.module
         families = module.phi.argmax(dim=1)
         coarse_grid, fine_grid = self._latent_grid(_COARSE_POINTS), self._latent_grid(_FINE_POINTS)
