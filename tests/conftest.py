@@ -9,6 +9,13 @@ import torch
 import scbasis
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _reproducible_module():
+    """Seeds the module-scoped fixtures (created before any function-scoped one)."""
+    torch.set_num_threads(2)
+    scvi.settings.seed = 0
+
+
 @pytest.fixture(autouse=True)
 def _reproducible():
     torch.set_num_threads(2)

@@ -68,12 +68,12 @@ def test_getters(trained, capsys):
     rho = abs(spearmanr(pseudotime, adata.obs["true_time"])[0])
     assert rho > 0.8 and rho > abs(spearmanr(mean, adata.obs["true_time"])[0])
     probs = model.get_cluster_probabilities()
-    assert list(probs.columns) == ["increasing", "decreasing", "transient"]
+    assert list(probs.columns) == ["increasing", "decreasing", "transient", "flat"]
     assert list(probs.index) == list(adata.var_names)
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
     trends = model.get_gene_trends(genes=list(adata.var_names[:5]), n_points=30)
     assert trends.shape == (30, 5)
-    assert set(trends.layers) == {"increasing", "decreasing", "transient"}
+    assert set(trends.layers) == {"increasing", "decreasing", "transient", "flat"}
     assert np.all(np.diff(trends.obs["pseudotime"]) > 0)
     assert np.all(np.diff(trends.layers["increasing"], axis=0) >= -1e-6 * trends.X.max())
     expression = model.get_normalized_expression(library_size=1e4)
@@ -96,11 +96,12 @@ def test_write_results_writes_every_key(trained):
     for attr, keys in KEYS.items():
         for key in keys:
             assert key in getattr(target, attr), (attr, key)
-    assert target.varm["basisdevae_cluster_probs"].shape == (adata.n_vars, 3)
+    assert target.varm["basisdevae_cluster_probs"].shape == (adata.n_vars, 4)
     assert target.uns["basisdevae"]["cluster_probs_columns"] == [
         "increasing",
         "decreasing",
         "transient",
+        "flat",
     ]
     assert target.uns["basisdevae"]["version"] == scbasis.__version__
     assert isinstance(target.var["basisdevae_cluster"].dtype, pd.CategoricalDtype)
@@ -128,9 +129,10 @@ def test_root_orients_pseudotime_and_swaps_monotone_families(trained):
     probs_a, probs_b = a.varm["basisdevae_cluster_probs"], b.varm["basisdevae_cluster_probs"]
     np.testing.assert_allclose(probs_a[:, 0], probs_b[:, 1])
     np.testing.assert_allclose(probs_a[:, 1], probs_b[:, 0])
-    np.testing.assert_allclose(probs_a[:, 2], probs_b[:, 2])
-    swap = {"increasing": "decreasing", "decreasing": "increasing", "transient": "transient"}
-    assert list(a.var["basisdevae_cluster"].map(swap)) == list(b.var["basisdevae_cluster"])
+    np.testing.assert_allclose(probs_a[:, 2:], probs_b[:, 2:])
+    swap = {"increasing": "decreasing", "decreasing": "increasing"}
+    swapped = [swap.get(c, c) for c in a.var["basisdevae_cluster"]]
+    assert swapped == list(b.var["basisdevae_cluster"])
     # the trends follow the orientation: an increasing gene rises along the oriented time
     model.orient(early)
     up = model.get_gene_trends().layers["increasing"]

@@ -32,6 +32,7 @@ def test_gene_trends_draws_one_line_per_gene_in_its_family_panel(trends, tmp_pat
         "increasing",
         "decreasing",
         "transient",
+        "flat",
     ]
     counts = trends.var["family"].value_counts()
     for ax in axs:

@@ -16,7 +16,7 @@ from ._family_fit import DEFAULT_FAMILY_LR, FamilyFitMixin
 from ._pseudotime_posterior import PseudotimePosteriorMixin
 
 #: Default smallest rise and fall of a transient within the cells' range, in log units (counts).
-DEFAULT_MIN_TRANSIENT_CHANGE = 0.5
+DEFAULT_MIN_CHANGE = 0.5
 
 
 class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeModel):
@@ -39,12 +39,16 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
         derivative network integrated by quadrature, with the papers' transient; the quadrature
         arguments below apply to it alone.
     flat_family
-        Add a fourth family, ``"flat"``, for genes that do not change along the pseudotime
-        (many after highly-variable-gene selection); basis decoder only.
-    min_transient_change
-        Smallest rise to and fall from its peak that a transient has within the cells' range,
-        on the link scale (basis decoder). ``None`` takes 0.5 log units (a 1.65-fold change)
-        for count likelihoods and half of each feature's standard deviation for Gaussian data.
+        Give the basis decoder a fourth family, ``"flat"``, for genes that change by less than
+        ``min_change`` over the cells' range (many after highly-variable-gene selection); the
+        monotone families then change by at least ``min_change``, so that the four families
+        split the shapes by the rule of :func:`scbasis.metrics.curve_shapes`. ``None``: on for
+        the basis decoder; the network decoder has the papers' three families only.
+    min_change
+        Least rise to and fall from its peak of a transient within the cells' range and, with
+        the flat family, least change of a monotone gene and most of a flat one, on the link
+        scale (basis decoder). ``None`` takes 0.5 log units (a 1.65-fold change) for count
+        likelihoods and half of each feature's standard deviation for Gaussian data.
     library_size
         How count likelihoods take each cell's library size from its total count: ``"trend"``
         divides out the trend of totals along the pseudotime, so that genes that carry many
@@ -119,8 +123,8 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
         self,
         adata: AnnData | None = None,
         decoder: Literal["basis", "network"] = "basis",
-        flat_family: bool = False,
-        min_transient_change: float | None = None,
+        flat_family: bool | None = None,
+        min_change: float | None = None,
         library_size: Literal["trend", "observed"] | None = None,
         n_hidden: int = 64,
         likelihood: Literal["zinb", "nb", "poisson", "gaussian"] = "zinb",
@@ -141,10 +145,10 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
         self._validate_data_for(self.adata, likelihood)
         x0 = self._initial_intercepts(likelihood)
         is_count = likelihood in COUNT_LIKELIHOODS
-        if min_transient_change is None:
-            min_transient_change = (
-                DEFAULT_MIN_TRANSIENT_CHANGE if is_count else 0.5 * self._feature_std()
-            )
+        if flat_family is None:
+            flat_family = decoder == "basis"
+        if min_change is None:
+            min_change = DEFAULT_MIN_CHANGE if is_count else 0.5 * self._feature_std()
         if library_size is None:
             library_size = "observed" if self._size_factor_key is not None else "trend"
         if library_size == "trend" and self._size_factor_key is not None:
@@ -162,7 +166,7 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
             n_batch=self.summary_stats.n_batch,
             decoder=decoder,
             flat_family=flat_family,
-            min_transient_change=min_transient_change,
+            min_change=min_change,
             library_size=library_size,
             mean_log_total=self._mean_log_total() if is_count else None,
             n_hidden=n_hidden,
@@ -234,6 +238,9 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
         **trainer_kwargs
             Passed to :class:`~scvi.train.Trainer`.
         """
+        self._forget_posterior()
+        if self.module.library_trend is not None:
+            self.module.library_trend.clear_fit()
         super().train(
             max_epochs=max_epochs,
             lr=lr,

@@ -67,17 +67,31 @@ class FamilyFitMixin:
         latent = self._pseudotime_mean_std(indices=train, batch_size=batch_size)[0][:, 0]
         if max_epochs > 0:
             module.data_range.set(torch.as_tensor(latent, device=module.device))
+            self._fit_library_trend(train, latent)
             module.decoder.set_peak(
                 module.data_range.normalise(self._binned_peaks(train, latent).to(module.device))
             )
             module.decoder.share_fits(module.phi.argmax(dim=1))
             self._fit_family_curves(train, latent, max_epochs, lr, batch_size)
-        log_likelihood = self._family_log_likelihood(train, latent, batch_size)
+        log_likelihood, covariance = self._family_log_likelihood(train, latent, batch_size)
         penalty = FAMILY_PENALTY * module.family_shape_parameters.astype(np.float64)
-        alpha = module.clustering.alpha
-        phi = family_posterior(log_likelihood.to(alpha), torch.as_tensor(penalty).to(alpha), alpha)
+        alpha = module.clustering.alpha.double()
+        phi = family_posterior(
+            log_likelihood, torch.as_tensor(penalty).to(alpha), alpha, covariance, seed=0
+        )
         with torch.no_grad():
             module.clustering.logits.copy_(torch.log(phi.clamp_min(1e-12)))
+        self._forget_posterior()  # the curves and each gene's family may have changed
+
+    def _fit_library_trend(self, cells: np.ndarray, latent: np.ndarray) -> None:
+        """Refit the trend of log total counts at the cells' pseudotimes (least squares)."""
+        module = self.module
+        if module.library_trend is None:
+            return
+        totals = np.asarray(registered_matrix(self.adata, self._layer)[cells].sum(axis=1))
+        log_total = torch.as_tensor(np.log(np.maximum(totals.ravel(), 1)), device=module.device)
+        u = module.data_range.normalise(torch.as_tensor(latent, device=module.device))
+        module.library_trend.fit(log_total, u)
 
     def _training_cells(self) -> np.ndarray:
         indices = getattr(self, "train_indices", None)
@@ -135,7 +149,7 @@ class FamilyFitMixin:
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                total, n_cells = total + float(loss) * len(x), n_cells + len(x)
+                total, n_cells = total + float(loss.detach()) * len(x), n_cells + len(x)
             losses.append(total / n_cells)
         module.train(was_training)
         #: Mean negative log-likelihood per cell of each epoch of the last family fit.
@@ -159,12 +173,24 @@ class FamilyFitMixin:
     @torch.inference_mode()
     def _family_log_likelihood(
         self, cells: np.ndarray, latent: np.ndarray, batch_size: int
-    ) -> torch.Tensor:
-        """``sum_i log p(x_ij | z_i, family k)`` over ``cells`` held at ``latent``, ``(d, K)``."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``sum_i log p(x_ij | z_i, family k)`` over ``cells`` held at ``latent``, ``(d, K)``,
+        and its covariance over bootstrap resamplings of the cells, ``(d, K, K)``."""
         module = self.module
-        total = None
+        total = products = None
         for tensors, z in self._batches(cells, latent, batch_size):
             outputs = self._generative_at(tensors, z)
-            per_gene = module.family_log_likelihood(tensors[REGISTRY_KEYS.X_KEY], outputs).sum(0)
-            total = per_gene if total is None else total + per_gene
-        return total
+            per_cell = module.family_log_likelihood(tensors[REGISTRY_KEYS.X_KEY], outputs)
+            per_cell = per_cell.double()  # (N, d, K)
+            batch_total = per_cell.sum(0)
+            batch_products = torch.einsum("ndk,ndl->dkl", per_cell, per_cell)
+            if total is None:
+                total, products = batch_total, batch_products
+            else:
+                total, products = total + batch_total, products + batch_products
+        n_cells = len(cells)
+        mean = total / n_cells
+        cell_covariance = (products / n_cells - mean[:, :, None] * mean[:, None, :]) * (
+            n_cells / max(n_cells - 1, 1)
+        )
+        return total, n_cells * cell_covariance

@@ -19,8 +19,9 @@ from ._base import PseudotimeModule
 
 #: Decoders of BasisDeVAE: the fixed sigmoid basis (default) or the papers' network.
 FAMILY_DECODERS: tuple[str, ...] = ("basis", "network")
-#: Shape parameters each basis family adds to a flat gene (its change; rise, fall and peak
-#: position), on which the family posterior's penalty is counted.
+#: Shape parameters each basis family adds to a constant gene (its change; rise, fall and peak
+#: position; a flat gene's change stays under the threshold), on which the family posterior's
+#: penalty is counted.
 FAMILY_SHAPE_PARAMETERS: dict[str, int] = {
     "increasing": 1,
     "decreasing": 1,
@@ -41,7 +42,8 @@ class BasisDeVAEModule(PseudotimeModule):
 
     * ``"basis"`` (:class:`~scbasis.nn.BasisFamilyDecoder`): every family a non-negative
       combination of fixed sigmoids, the transient peaking inside the cells' range and rising
-      and falling there by at least ``min_transient_change``; an optional flat family;
+      and falling there by at least ``min_change``; with the optional flat family, monotone
+      genes change by at least ``min_change`` over the range and flat ones by less;
     * ``"network"`` (:class:`~scbasis.nn.DerivativeDecoder`): the papers' derivative network,
       integrated by quadrature.
 
@@ -51,6 +53,11 @@ class BasisDeVAEModule(PseudotimeModule):
         Number of genes ``d``.
     n_batch
         Number of batches (per-batch, per-gene offsets on the link scale).
+    decoder
+        One of :data:`FAMILY_DECODERS`.
+    flat_family, min_change
+        The basis decoder's flat family and least change (see
+        :class:`~scbasis.nn.BasisFamilyDecoder`).
     n_hidden
         Hidden width of the encoder, the derivative network.
     n_layers_encoder
@@ -99,7 +106,7 @@ class BasisDeVAEModule(PseudotimeModule):
         n_batch: int = 1,
         decoder: str = "basis",
         flat_family: bool = False,
-        min_transient_change: float | np.ndarray = 0.5,
+        min_change: float | np.ndarray = 0.5,
         n_hidden: int = 64,
         n_layers_encoder: int = 1,
         n_layers_decoder: int = 1,
@@ -139,7 +146,7 @@ class BasisDeVAEModule(PseudotimeModule):
                 n_input,
                 level_init=x0_init,
                 flat_family=flat_family,
-                min_transient_change=min_transient_change,
+                min_change=min_change,
             )
             self.families: tuple[str, ...] = self.decoder.families
         else:

@@ -44,7 +44,10 @@ def family_posterior(
     log_likelihood: torch.Tensor,
     penalty: torch.Tensor,
     alpha: torch.Tensor,
+    covariance: torch.Tensor | None = None,
+    n_draws: int = 256,
     n_iterations: int = 50,
+    seed: int = 0,
 ) -> torch.Tensor:
     """Assignment probabilities that maximise the collapsed bound for fitted families.
 
@@ -54,6 +57,16 @@ def family_posterior(
     ``phi_jk ∝ exp(S_jk + digamma(n_k + alpha_k))``, found by fixed-point iteration from
     ``phi_jk ∝ exp(S_jk)``.
 
+    With ``covariance``, the probabilities are *bagged* (BayesBag; Bühlmann 2014, Huggins &
+    Miller 2023): the mean of that posterior over resamplings of the cells. ``S`` is a sum over
+    cells, so over bootstrap resamplings it is nearly normal with the covariance of the sums;
+    each of ``n_draws`` draws ``S* ~ N(S, covariance)`` gets its own fixed point, and ``phi``
+    is their mean. A family that wins on every resampling keeps probability near 1; where the
+    winner depends on which cells were observed (a few cells carry the difference, or the model
+    fits every family about equally badly), the probability is shared. Unlike the posterior of
+    one data set, whose odds grow without bound with the number of cells even when the model is
+    misspecified, the bagged probability is calibrated against such sampling variability.
+
     Parameters
     ----------
     log_likelihood
@@ -62,18 +75,33 @@ def family_posterior(
         ``(K,)``, subtracted from every feature's ``log_likelihood``.
     alpha
         Dirichlet concentrations ``(K,)``.
+    covariance
+        ``(d, K, K)``: covariance of each feature's ``log_likelihood`` over resamplings of the
+        cells (``N`` times the covariance of one cell's terms); ``None`` for the posterior of
+        the data as observed.
+    n_draws
+        Resamplings drawn (with ``covariance``).
     n_iterations
         Fixed-point iterations.
+    seed
+        Seed of the draws.
 
     Returns
     -------
     ``phi`` ``(d, K)``, rows summing to 1.
     """
-    score = log_likelihood - penalty
-    phi = torch.softmax(score, dim=1)
+    score = (log_likelihood - penalty)[None]  # (1, d, K)
+    if covariance is not None:
+        values, vectors = torch.linalg.eigh(covariance)
+        root = vectors * values.clamp_min(0).sqrt()[..., None, :]  # (d, K, K)
+        generator = torch.Generator().manual_seed(seed)
+        noise = torch.randn((n_draws, *score.shape[1:]), generator=generator, dtype=score.dtype)
+        score = score + torch.einsum("dkl,bdl->bdk", root, noise.to(score.device))
+    phi = torch.softmax(score, dim=-1)
     for _ in range(n_iterations):
-        phi = torch.softmax(score + torch.digamma(phi.sum(0) + alpha), dim=1)
-    return phi
+        prior = torch.digamma(phi.sum(1, keepdim=True) + alpha)  # (B, 1, K)
+        phi = torch.softmax(score + prior, dim=-1)
+    return phi.mean(0)
 
 
 class FeatureClustering(nn.Module):
