@@ -1,10 +1,13 @@
-"""Seconds per training epoch of BasisDeVAE: the default path against the straightforward one.
+"""Seconds per training epoch, and per whole training, of BasisDeVAE's decoders and paths.
 
-* ``reference``: the papers' per-cell Gauss-Legendre rule of order 15 and every family's
-  likelihood through scvi-tools' distributions
-  (``quadrature="gauss_legendre", likelihood_path="reference"``);
-* ``fast``: the defaults (Chebyshev rule with the network evaluated once per minibatch, fused
-  likelihood).
+* ``reference``: the papers' network decoder with their per-cell Gauss-Legendre rule of order
+  15 and every family's likelihood through scvi-tools' distributions
+  (``decoder="network", quadrature="gauss_legendre", likelihood_path="reference"``);
+* ``network``: the papers' network decoder on the fast path (Chebyshev rule with the network
+  evaluated once per minibatch, fused likelihood);
+* ``basis``: the defaults (the sigmoid-basis decoder with four families; after the joint
+  training, each cell's exact posterior pseudotime and the family fit of
+  :meth:`~scbasis.model.BasisDeVAE.fit_families`, 30 % of the epochs).
 
 Each (path, size) trains in a fresh subprocess on sparse simulated UMI counts
 (:func:`scbasis.data.simulate_trajectory`, CSR, never densified as a whole; the data loader
@@ -13,8 +16,9 @@ its peak resident set size belongs to it alone. Per path it reports the mean (an
 of the training epochs after the first (Lightning's loop, validation excluded), the pure compute
 time of the same number of steps (forward, backward, Adam on pre-densified minibatches; the rest is
 data loading and Lightning / scvi-tools overhead), the peak RSS and the conditional
-log-likelihood of the held-out cells (the same cells for both paths, same seed). With both
-paths at one size it prints their ratio, and the accuracy of the trained fast model's decoder
+log-likelihood of the held-out cells (the same cells for every path, same seed), and the wall
+time of the whole ``train()`` call (for ``basis`` the family fit included). With two paths at
+one size it prints their ratios, and the accuracy of the trained network decoder's quadrature
 over the data's pseudotime range: the fast rule's integrals, moments, ``d/dz`` of every output
 and gradients with respect to the network's weights, and those of the papers' per-cell
 Gauss-Legendre rule of order 15, against a converged reference (Gauss-Legendre of order 200,
@@ -22,10 +26,11 @@ itself checked against order 100), and the two rules against each other. Errors 
 gene (the largest error over the column's largest value: the error of a log-mean ``x0 +- F``)
 and per entry (relative, over entries above 1e-6 of their column's largest value)::
 
-    python benchmarks/epoch_time.py                       # 8,509 x 5,216, both paths
-    python benchmarks/epoch_time.py --paths fast --epochs 3 --sizes 8509x2000 50000x5216
-    python benchmarks/epoch_time.py --paths fast --epochs 40   # accuracy after longer training
-    python benchmarks/epoch_time.py --paths fast --epochs 40 --quadrature-tolerance none
+    python benchmarks/epoch_time.py                  # 8,509 x 5,216, reference and network
+    python benchmarks/epoch_time.py --paths network basis --epochs 100 --no-accuracy
+    python benchmarks/epoch_time.py --paths network --epochs 3 --sizes 8509x2000 50000x5216
+    python benchmarks/epoch_time.py --paths network --epochs 40   # accuracy after longer training
+    python benchmarks/epoch_time.py --paths network --epochs 40 --quadrature-tolerance none
 """
 
 from __future__ import annotations
@@ -41,8 +46,13 @@ import numpy as np
 from _sizes import parse_size
 
 PATHS = {
-    "reference": {"quadrature": "gauss_legendre", "likelihood_path": "reference"},
-    "fast": {},
+    "reference": {
+        "decoder": "network",
+        "quadrature": "gauss_legendre",
+        "likelihood_path": "reference",
+    },
+    "network": {"decoder": "network"},
+    "basis": {},
 }
 
 
@@ -203,13 +213,14 @@ def _child(path: str, n_cells: int, n_genes: int, args: argparse.Namespace) -> d
 
     scvi.settings.seed = 0
     options = dict(PATHS[path])
-    if path == "fast" and args.n_quadrature is not None:
+    if path == "network" and args.n_quadrature is not None:
         options["n_quadrature"] = args.n_quadrature
-    if path == "fast" and args.quadrature_tolerance is not None:
+    if path == "network" and args.quadrature_tolerance is not None:
         tolerance = args.quadrature_tolerance
         options["quadrature_tolerance"] = None if tolerance == "none" else float(tolerance)
     model = scbasis.model.BasisDeVAE(adata, **options)
     timer = EpochTimer()
+    start = time.perf_counter()
     model.train(
         max_epochs=args.epochs,
         batch_size=args.batch_size,
@@ -217,6 +228,7 @@ def _child(path: str, n_cells: int, n_genes: int, args: argparse.Namespace) -> d
         enable_progress_bar=False,
         callbacks=[timer],
     )
+    train_seconds = time.perf_counter() - start
     steps_per_epoch = int(np.ceil(len(model.train_indices) / args.batch_size))
     held_out = np.sort(model.validation_indices)
     result = {
@@ -225,6 +237,7 @@ def _child(path: str, n_cells: int, n_genes: int, args: argparse.Namespace) -> d
         "n_genes": n_genes,
         "nnz": int(adata.X.nnz),
         "epoch_seconds": timer.seconds,
+        "train_seconds": train_seconds,
         "seconds_per_epoch": float(np.mean(timer.seconds[1:] or timer.seconds)),
         "median_seconds_per_epoch": float(np.median(timer.seconds[1:] or timer.seconds)),
         "steps_per_epoch": steps_per_epoch,
@@ -232,7 +245,7 @@ def _child(path: str, n_cells: int, n_genes: int, args: argparse.Namespace) -> d
         "held_out_conditional_ll": model.get_conditional_log_likelihood(indices=held_out),
     }
     result["compute_seconds_per_epoch"] = _compute_seconds(model, steps_per_epoch, args.batch_size)
-    if path == "fast" and args.accuracy:
+    if path == "network" and args.accuracy:
         result["accuracy"] = _integral_accuracy(model, adata)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
@@ -260,16 +273,20 @@ def _print_accuracy(accuracy: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", nargs="+", type=parse_size, default=[(8509, 5216)])
-    parser.add_argument("--paths", nargs="+", choices=list(PATHS), default=["reference", "fast"])
+    parser.add_argument(
+        "--paths", nargs="+", choices=list(PATHS), default=["reference", "network"]
+    )
     parser.add_argument("--epochs", type=int, default=3, help="training epochs per run")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--n-quadrature", type=int, help="Chebyshev nodes of the fast path (default: the model's)"
+        "--n-quadrature",
+        type=int,
+        help="Chebyshev nodes of the network path (default: the model's)",
     )
     parser.add_argument(
         "--quadrature-tolerance",
-        help="error tolerance of the fast path's Chebyshev rule, or 'none' for fixed nodes "
+        help="error tolerance of the network path's Chebyshev rule, or 'none' for fixed nodes "
         "(default: the model's)",
     )
     parser.add_argument("--no-accuracy", dest="accuracy", action="store_false")
@@ -300,20 +317,28 @@ def main() -> None:
                 f"{n_cells} x {n_genes} {path:>9}: {run['seconds_per_epoch']:.2f} s/epoch "
                 f"(median {run['median_seconds_per_epoch']:.2f}; "
                 f"{run['steps_per_epoch']} steps; compute alone "
-                f"{run['compute_seconds_per_epoch']:.2f} s), "
+                f"{run['compute_seconds_per_epoch']:.2f} s); whole training "
+                f"{run['train_seconds']:.1f} s for {args.epochs} epochs; "
                 f"peak RSS {run['peak_rss_mib']:.0f} MiB, held-out conditional LL "
                 f"{run['held_out_conditional_ll']:.6g}",
                 flush=True,
             )
-        if {"reference", "fast"} <= runs.keys():
-            ref, fast = runs["reference"], runs["fast"]
+        if {"reference", "network"} <= runs.keys():
+            ref, fast = runs["reference"], runs["network"]
             ll_diff = abs(fast["held_out_conditional_ll"] / ref["held_out_conditional_ll"] - 1)
             print(
                 f"  speed-up {ref['seconds_per_epoch'] / fast['seconds_per_epoch']:.1f}x, "
                 f"held-out conditional LL relative difference {ll_diff:.2e}"
             )
-        if "accuracy" in runs.get("fast", {}):
-            _print_accuracy(runs["fast"]["accuracy"])
+        if {"network", "basis"} <= runs.keys():
+            network, basis = runs["network"], runs["basis"]
+            print(
+                "  basis / network: "
+                f"{basis['seconds_per_epoch'] / network['seconds_per_epoch']:.2f}x per epoch, "
+                f"{basis['train_seconds'] / network['train_seconds']:.2f}x per whole training"
+            )
+        if "accuracy" in runs.get("network", {}):
+            _print_accuracy(runs["network"]["accuracy"])
         print(json.dumps(runs), file=sys.stderr)
 
 
