@@ -215,3 +215,23 @@ def test_library_trend_learns_the_trend_of_log_totals():
     with torch.no_grad():
         expected = 8.0 + 1.5 * torch.sigmoid(8 * (grid - 0.6))
         np.testing.assert_allclose(trend(grid), expected, atol=0.08)
+
+
+def test_library_trend_refit_follows_a_sharp_change_of_composition():
+    torch.manual_seed(1)
+    u = torch.rand(5000)
+    step = 8.0 + 0.8 * torch.sigmoid(60 * (u - 0.4))  # total counts rise sharply mid-range
+    log_total = step + 0.3 * torch.randn(5000)
+    trend = LibraryTrend(float(log_total.mean()))
+    grid = torch.linspace(0.05, 0.95, 91)
+    expected = 8.0 + 0.8 * torch.sigmoid(60 * (grid - 0.4))
+    with torch.no_grad():
+        trained = trend(grid).clone()  # the untrained coarse trend: a constant
+        trend.fit(log_total, u)
+        fitted = trend(grid)
+    assert bool(trend.is_fitted)
+    np.testing.assert_allclose(fitted, expected, atol=0.1)
+    assert float((trained - expected).abs().max()) > 0.3
+    trend.clear_fit()
+    with torch.no_grad():
+        np.testing.assert_allclose(trend(grid), trained)

@@ -234,7 +234,8 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
             As for :meth:`~scbasis.model.PseudotimeModel.train`.
         family_epochs
             Epochs of :meth:`fit_families` after the joint training (basis decoder); ``None``
-            takes 30 % of ``max_epochs`` (at least 10), 0 skips it.
+            takes 30 % of ``max_epochs`` (at least 10); 0 fits no curves and only weighs the
+            families at the curves of the joint training.
         **trainer_kwargs
             Passed to :class:`~scvi.train.Trainer`.
         """

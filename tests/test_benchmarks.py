@@ -1,0 +1,78 @@
+"""The benchmark scripts' tables, in their quick modes: every method runs, every table is whole."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def benchmarks():
+    sys.path.insert(0, str(BENCHMARKS))
+    yield
+    sys.path.remove(str(BENCHMARKS))
+
+
+def _table(text: str, title: str) -> pd.DataFrame:
+    """The markdown table under ``## title`` in ``text``."""
+    section = text.split(f"## {title}")[1].split("\n## ")[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    cells = [re.split(r"(?<!\\)\|", line.strip()[1:-1]) for line in lines]  # unescaped |
+    rows = [[cell.strip() for cell in row] for row in cells]
+    return pd.DataFrame(rows[2:], columns=rows[0])
+
+
+def test_paper_tables_quick(benchmarks, tmp_path):
+    import paper_tables
+
+    out = tmp_path / "tables.md"
+    text = paper_tables.main(["--quick", "--out", str(out)])
+    assert out.read_text() == text
+    assert "paper_tables.py --quick" in text and "scvi-tools" in text
+    table_1 = _table(text, "Table 1 of the BasisDeVAE paper")
+    assert list(table_1["model"]) == [*paper_tables.TABLE_1_MODELS, "original research code"]
+    for column in ("ARI(GT, low)", "ARI(GT, high)", "ARI(low, high)", "ARI(observed, low)"):
+        assert column in table_1
+    scbasis_rows = table_1.iloc[:-1]
+    values = scbasis_rows["ARI(GT, full)"].astype(float)
+    assert np.all((values >= -1) & (values <= 1))
+    assert table_1.iloc[-1]["ARI(low, high)"] == "0.287 ± 0.010"  # the reference's mean
+    figure_1 = _table(text, "Figure 1 of the BasisVAE supplement")
+    assert len(figure_1) == 2 * 4  # two panels: k-means and three BasisVAE inferences
+    assert figure_1["V-measure"].astype(float).between(0, 1).all()
+    table_2 = _table(text, "Table 2 of the BasisDeVAE paper")
+    assert list(table_2["model"]) == ["linear VAE", "VAE", "DeVAE (decreasing)"]
+    assert np.all(np.isfinite(table_2[r"test log p(X \| Z)"].str.split(" ").str[0].astype(float)))
+    table_3 = _table(text, "Table 3 of the BasisDeVAE paper")
+    assert list(table_3["method"]) == list(paper_tables.TABLE_3_MODELS)
+    trained = table_3[~table_3["method"].str.startswith("BasisVAE")]
+    assert (trained["ARI observed"] != "not run").all()
+    assert (table_3[table_3["method"].str.startswith("BasisVAE")]["test ELBO"] == "not run").all()
+    assert table_3["seconds per epoch"].str.split(" ").str[0].astype(float).gt(0).all()
+
+
+def test_gene_calls_quick(benchmarks, tmp_path, capsys):
+    import gene_calls
+
+    methods = ["basisdevae", "basisdevae_paper", "basisvae", "linear", "pc1", "true_time"]
+    argv = ["--setting", "quick", "--seeds", "0", "--epochs", "3", "--out", str(tmp_path)]
+    gene_calls.main([*argv, "--methods", *methods])
+    rows = pd.read_csv(tmp_path / "quick.csv")
+    assert list(rows["method"]) == methods
+    assert rows["ari_observed"].between(-1, 1).all() and rows["spearman"].between(0, 1).all()
+    assert rows.loc[rows["method"] == "true_time", "spearman"].item() == 1.0
+    has_probabilities = rows["method"].isin(methods[:4])
+    assert rows.loc[has_probabilities, "n_confident"].notna().all()
+    assert rows.loc[~has_probabilities, "n_confident"].isna().all()
+    printed = capsys.readouterr().out
+    assert "| basisdevae | 1 |" in printed and "basisdevae reliability" in printed
+    # a second call resumes: nothing is run again
+    gene_calls.main([*argv, "--methods", *methods])
+    assert len(pd.read_csv(tmp_path / "quick.csv")) == len(methods)
