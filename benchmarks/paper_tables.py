@@ -54,6 +54,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from importlib.metadata import version
@@ -388,7 +389,8 @@ def main(argv: list[str] | None = None) -> str:
     sections = [
         "# The papers' tables, regenerated",
         "",
-        f"`python benchmarks/paper_tables.py{' --quick' if quick else ''}`; {machine()}.",
+        f"`python benchmarks/paper_tables.py {' '.join(sys.argv[1:] if argv is None else argv)}`"
+        f"; {machine()}.",
     ]
     timings = []
     for table in args.tables:

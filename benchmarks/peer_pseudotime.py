@@ -56,8 +56,9 @@ created from the repository root with::
     .venv-peers/bin/pip install palantir pyslingshot scFates
 
 which resolved to the pins in ``benchmarks/requirements-peers.txt`` (palantir 1.4.5,
-pyslingshot 0.2.0, scFates 1.2.5, scanpy 1.11.5, numpy 1.26.4, jax 0.7.1); to reproduce
-exactly::
+pyslingshot 0.2.0, scFates 1.2.5, scanpy 1.11.5, numpy 1.26.4, jax 0.7.1), with scipy then
+held at 1.16.3 (``pip install "scipy<1.17"``): above 4,096 cells scanpy 1.11.5's approximate
+neighbour search, which Palantir calls, fails with scipy 1.17. To reproduce exactly::
 
     .venv-peers/bin/pip install -r benchmarks/requirements-peers.txt
 
@@ -214,7 +215,9 @@ def _diffusion_root(adata: ad.AnnData, seed: int, root_end: RootEnd) -> int:
     and the end picked by ``root_end`` (:func:`_extreme`).
     """
     if "neighbors" not in adata.uns:
-        sc.pp.neighbors(adata, random_state=seed)
+        # exact neighbours, as scanpy's default computes them below 4,096 cells; above, its
+        # default approximate search fails with scipy >= 1.17 (csr_array has no getnnz)
+        sc.pp.neighbors(adata, random_state=seed, transformer="sklearn")
     if "X_diffmap" not in adata.obsm:
         sc.tl.diffmap(adata, random_state=seed)
     return _extreme(adata.obsm["X_diffmap"][:, 1], adata.obsm["X_pca"][:, 0], root_end)
