@@ -56,9 +56,8 @@ created from the repository root with::
     .venv-peers/bin/pip install palantir pyslingshot scFates
 
 which resolved to the pins in ``benchmarks/requirements-peers.txt`` (palantir 1.4.5,
-pyslingshot 0.2.0, scFates 1.2.5, scanpy 1.11.5, numpy 1.26.4, jax 0.7.1), with scipy then
-held at 1.16.3 (``pip install "scipy<1.17"``): above 4,096 cells scanpy 1.11.5's approximate
-neighbour search, which Palantir calls, fails with scipy 1.17. To reproduce exactly::
+pyslingshot 0.2.0, scFates 1.2.5, scanpy 1.11.5, numpy 1.26.4, jax 0.7.1); to reproduce
+exactly::
 
     .venv-peers/bin/pip install -r benchmarks/requirements-peers.txt
 
@@ -72,6 +71,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import sys
 import time
@@ -216,7 +216,7 @@ def _diffusion_root(adata: ad.AnnData, seed: int, root_end: RootEnd) -> int:
     """
     if "neighbors" not in adata.uns:
         # exact neighbours, as scanpy's default computes them below 4,096 cells; above, its
-        # default approximate search fails with scipy >= 1.17 (csr_array has no getnnz)
+        # default approximate search fails (scanpy 1.11.5: csr_array has no getnnz)
         sc.pp.neighbors(adata, random_state=seed, transformer="sklearn")
     if "X_diffmap" not in adata.obsm:
         sc.tl.diffmap(adata, random_state=seed)
@@ -323,7 +323,8 @@ def pseudotime_palantir(
             batch_key=_batch_key(adata),
         )
     sc.pp.pca(adata, n_comps=_n_pcs(adata))  # on the highly variable genes when selected
-    palantir.utils.run_diffusion_maps(adata, n_components=PALANTIR_N_COMPONENTS, seed=seed)
+    with _exact_neighbours():
+        palantir.utils.run_diffusion_maps(adata, n_components=PALANTIR_N_COMPONENTS, seed=seed)
     palantir.utils.determine_multiscale_space(adata)
     multiscale = np.asarray(adata.obsm["DM_EigenVectors_multiscaled"])
     early_cell = str(adata.obs_names[_extreme(multiscale[:, 0], reference_pc1, root_end)])
@@ -335,6 +336,22 @@ def pseudotime_palantir(
         seed=seed,
     )
     return np.asarray(adata.obs["palantir_pseudotime"], dtype=np.float64)
+
+
+@contextlib.contextmanager
+def _exact_neighbours():
+    """``sc.pp.neighbors`` with exact neighbours (``transformer="sklearn"``) inside the block.
+
+    Scanpy computes exact neighbours below 4,096 cells and approximate ones above, where scanpy
+    1.11.5 fails on the sparse array its search returns (``csr_array`` has no ``getnnz``);
+    Palantir's ``run_diffusion_maps`` calls ``sc.pp.neighbors`` itself.
+    """
+    neighbors = sc.pp.neighbors
+    sc.pp.neighbors = functools.partial(neighbors, transformer="sklearn")
+    try:
+        yield
+    finally:
+        sc.pp.neighbors = neighbors
 
 
 def _gaussian_mixture_clusters(X: np.ndarray, seed: int) -> np.ndarray:
