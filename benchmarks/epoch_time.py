@@ -193,23 +193,13 @@ def _child(path: str, n_cells: int, n_genes: int, args: argparse.Namespace) -> d
     """Train one path at one size in this process and measure it."""
     import scvi
     import torch
-    from lightning.pytorch.callbacks import Callback
+    from _epoch_timer import EpochTimer
 
     import scbasis
 
     torch.set_num_threads(args.threads)
     adata = scbasis.data.simulate_trajectory(n_cells, n_genes, seed=0, return_means=False)
     scbasis.model.setup_anndata(adata)
-
-    class EpochTimer(Callback):
-        def __init__(self):
-            self.seconds: list[float] = []
-
-        def on_train_epoch_start(self, trainer, pl_module):
-            self._start = time.perf_counter()
-
-        def on_train_epoch_end(self, trainer, pl_module):
-            self.seconds.append(time.perf_counter() - self._start)
 
     scvi.settings.seed = 0
     options = dict(PATHS[path])

@@ -189,6 +189,14 @@ def _peer_pseudotime(method: str, adata: AnnData) -> np.ndarray:
         return np.load(target)
 
 
+#: The papers' BasisVAE baseline at single-cell scale (K = 3, scale and translation invariant).
+BASISVAE_BASELINE = {
+    "n_basis": 3,
+    "likelihood": "zinb",
+    "translation_invariance": True,
+    "beta": 10.0,
+    "alpha": 0.1,
+}
 METHODS: dict[str, Callable[[AnnData, Setting], Calls]] = {
     "basisdevae": _scbasis(scbasis.model.BasisDeVAE),
     "basisdevae_paper": _scbasis(
@@ -199,23 +207,8 @@ METHODS: dict[str, Callable[[AnnData, Setting], Calls]] = {
         gamma=1.0,
         alpha=0.1,
     ),
-    "basisvae": _scbasis(
-        scbasis.model.BasisVAE,
-        n_basis=3,
-        likelihood="zinb",
-        translation_invariance=True,
-        beta=10.0,
-        alpha=0.1,
-    ),
-    "linear": _scbasis(
-        scbasis.model.BasisVAE,
-        n_basis=3,
-        likelihood="zinb",
-        translation_invariance=True,
-        beta=10.0,
-        alpha=0.1,
-        basis_network="linear",
-    ),
+    "basisvae": _scbasis(scbasis.model.BasisVAE, **BASISVAE_BASELINE),
+    "linear": _scbasis(scbasis.model.BasisVAE, **BASISVAE_BASELINE, basis_network="linear"),
     **{name: _two_step(name) for name in ("pc1", "dpt", "palantir", "slingshot", "scfates")},
     "true_time": _two_step("true_time"),
 }

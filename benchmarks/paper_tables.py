@@ -64,8 +64,8 @@ import numpy as np
 import pandas as pd
 import scvi
 import torch
+from _epoch_timer import EpochTimer
 from anndata import AnnData
-from lightning.pytorch.callbacks import Callback
 from scipy.stats import spearmanr
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, v_measure_score
@@ -314,17 +314,6 @@ def table_2(n_runs: int, epochs: int, quick: bool) -> str:
 
 
 # ---------------------------------------------------------------------------- Table 3
-class EpochTimer(Callback):
-    def __init__(self):
-        self.seconds: list[float] = []
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        self._start = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        self.seconds.append(time.perf_counter() - self._start)
-
-
 def table_3(seeds: list[int], size: tuple[int, int], epochs: int, basisvae_epochs: int) -> str:
     rows = []
     for name, (model_cls, options) in TABLE_3_MODELS.items():
