@@ -20,12 +20,12 @@ DEFAULT_MIN_CHANGE = 0.5
 
 
 class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeModel):
-    """BasisDeVAE: pseudotime and gene behaviours (increasing, decreasing, transient).
+    """BasisDeVAE: pseudotime and gene behaviours (increasing, decreasing, transient, flat).
 
     A 1-D latent pseudotime ``z`` with prior N(0, 1) and an amortised Gaussian posterior; a
-    decoder written in derivative space, whose integrals make every gene provably monotone
-    increasing, monotone decreasing or transient (single peak) in ``z``; genes clustered into
-    the three families by a collapsed Dirichlet-categorical prior (Danks & Yau, ICML 2021).
+    decoder whose families make every gene provably monotone increasing, monotone decreasing,
+    transient (single peak) or, by default, flat in ``z``; genes clustered into the families
+    by a collapsed Dirichlet-categorical prior (Danks & Yau, ICML 2021).
 
     Parameters
     ----------
