@@ -22,12 +22,12 @@ import scipy.io
 import scipy.sparse as sp
 
 from scbasis.data import ernst_spermatogenesis
-from scbasis.data._ernst import (
+from scbasis.data._ernst import GERM_CELL_STAGES
+from scbasis.data._ernst_files import (
     ACCESSION,
     COUNTS_ZIP,
     FILES,
     GENES_ZIP,
-    GERM_CELL_STAGES,
     METADATA_ZIP,
     URL_ENV,
 )

@@ -321,7 +321,7 @@ def test_input_mapping_is_not_modified() -> None:
 
 
 def test_nonzero_buffer_grows_and_keeps_its_values() -> None:
-    from scbasis.data._simulate import _Buffer
+    from scbasis.data._counts import _Buffer
 
     buffer = _Buffer(np.int32, 2)
     pieces = [np.arange(3), np.array([], dtype=np.int64), np.arange(10, 17), np.array([-1])]
