@@ -1,4 +1,5 @@
-"""What every scbasis module shares: encoder, observation model, batch offsets and the ELBO."""
+"""What every scbasis module shares: encoder, library sizes, batch offsets and the ELBO; the
+observation model comes from ``_observation.py``."""
 
 from __future__ import annotations
 
@@ -10,27 +11,24 @@ from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from scvi.nn import Encoder
 from torch import nn
 from torch.distributions import Normal, kl_divergence
-from torch.nn.functional import softplus
 
 from scbasis.nn import (
     COUNT_LIKELIHOODS,
     LIKELIHOODS,
     DataRange,
     LibraryTrend,
-    cell_log_likelihood,
     check_likelihood,
-    family_log_likelihood,
 )
+
+from ._observation import ObservationMixin
 
 LIKELIHOOD_PATHS: tuple[str, ...] = ("fused", "reference")
 #: How count models take each cell's library size from its total count (see the module).
 LIBRARY_SIZES: tuple[str, ...] = ("observed", "trend")
 _ZI_LOGIT_INIT = -2.0  # zero-inflation probability 0.12 at the start
-# generative outputs that parameterise the reference path's distributions
-_DISTRIBUTION_PARAMETERS = ("mean", "theta", "zi_logits", "scale", "logits")
 
 
-class PseudotimeModule(BaseModuleClass):
+class PseudotimeModule(ObservationMixin, BaseModuleClass):
     """Base of the scbasis modules: ``q(z | x)``, curves per feature and family, and the ELBO.
 
     A subclass provides the decoder through :meth:`decode` (curves on the likelihood's link
@@ -290,133 +288,6 @@ class PseudotimeModule(BaseModuleClass):
         ``zi_logits`` ``(N, d)`` (one value per gene), ``scale`` ``(d,)`` where they apply.
         """
         return self.observation_parameters(self.decode(z), library, batch_index)
-
-    def observation_parameters(
-        self,
-        link: torch.Tensor,
-        library: torch.Tensor,
-        batch_index: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """The likelihood's parameters from the curves on the link scale ``(N, d, K)`` (see
-        :meth:`generative`, which returns them)."""
-        offsets = self.batch_offsets
-        if offsets is not None and batch_index is not None:
-            link = link + offsets[batch_index[:, 0].long()][..., None]
-        outputs: dict[str, torch.Tensor] = {}
-        if self.is_count_model:
-            outputs["log_mean"] = link + library[..., None]
-        elif self.likelihood == "bernoulli":
-            outputs["logits"] = link
-            outputs["mean"] = torch.sigmoid(link)
-        else:
-            outputs["mean"] = link
-            outputs["scale"] = 1e-4 + softplus(self.scale_raw)
-        if self.likelihood in ("nb", "zinb"):
-            outputs["theta"] = torch.exp(self.log_theta)
-        if self.likelihood == "zinb":
-            outputs["zi_logits"] = self.zi_logits.expand(link.shape[0], -1)
-        return outputs
-
-    def mean(self, generative_outputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Mean of every feature under every family, ``(N, d, K)``, from :meth:`generative`.
-
-        For counts ``exp(log_mean)``, the mean before zero inflation.
-        """
-        if self.is_count_model:
-            return torch.exp(generative_outputs["log_mean"])
-        return generative_outputs["mean"]
-
-    def family_log_likelihood(
-        self, x: torch.Tensor, generative_outputs: dict[str, torch.Tensor]
-    ) -> torch.Tensor:
-        """``log p(x_ij | z_i, family k)`` through the distributions, ``(N, d, K)``."""
-        parameters = {k: v for k, v in generative_outputs.items() if k in _DISTRIBUTION_PARAMETERS}
-        parameters["mean"] = self.mean(generative_outputs)
-        return family_log_likelihood(x, self.likelihood, **parameters)
-
-    def cell_log_likelihood(
-        self,
-        x: torch.Tensor,
-        generative_outputs: dict[str, torch.Tensor],
-        phi: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """``sum_jk phi_jk log p(x_ij | z_i, family k)`` per cell, ``(N,)``.
-
-        Taken by the path chosen with ``likelihood_path``; ``phi`` ``(d, K)`` defaults to
-        :attr:`phi`.
-        """
-        phi = self.phi if phi is None else phi
-        if self.likelihood_path == "reference":
-            log_p = self.family_log_likelihood(x, generative_outputs)
-            return torch.einsum("idk,dk->i", log_p, phi)
-        return cell_log_likelihood(x, self.likelihood, phi, **generative_outputs)
-
-    @torch.inference_mode()
-    def grid_curves(
-        self, z_grid: torch.Tensor, families: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The curves on a grid of latent times, for :meth:`grid_log_likelihood`.
-
-        Parameters
-        ----------
-        z_grid
-            Latent points ``(G,)`` of a 1-D latent.
-        families
-            One family per feature ``(d,)`` to keep (e.g. the most probable); every family,
-            weighted by :attr:`phi`, if ``None``.
-
-        Returns
-        -------
-        Curves on the link scale ``(G, K', d)``, the library correction at each point ``(G,)``
-        (:meth:`library_correction`) and the family weights ``(d, K')``.
-        """
-        links = self.decode(z_grid[:, None]).transpose(1, 2)  # (G, K, d)
-        correction = self.library_correction(z_grid[:, None])
-        if families is None:
-            return links.contiguous(), correction, self.phi
-        index = families.to(links.device).view(1, 1, -1).expand(links.shape[0], 1, -1)
-        weights = links.new_ones(links.shape[2], 1)
-        return torch.gather(links, 1, index).contiguous(), correction, weights
-
-    @torch.inference_mode()
-    def grid_log_likelihood(
-        self,
-        x: torch.Tensor,
-        curves: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-        points: torch.Tensor,
-        size_factor: torch.Tensor | None = None,
-        batch_index: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """``sum_k w_jk log p(x_ij | z = z_g, k)`` summed over features, for chosen grid points.
-
-        The likelihood of the ELBO along the latent axis of a 1-D latent; with the prior it
-        gives each cell's exact posterior on the grid.
-
-        Parameters
-        ----------
-        x
-            Data ``(N, d)``.
-        curves
-            :meth:`grid_curves` of the grid.
-        points
-            Indices into the grid ``(N, W)``: the points at which each cell is evaluated.
-        size_factor, batch_index
-            As for :meth:`inference`.
-
-        Returns
-        -------
-        ``(N, W)``.
-        """
-        links, correction, weights = curves
-        n_cells, n_points = points.shape
-        flat = points.reshape(-1)
-        link = links.index_select(0, flat).transpose(1, 2)  # (N * W, d, K'), cell-major
-        observed = self.observed_log_library(x, size_factor)  # (N, 1)
-        library = (observed - correction[points]).reshape(-1, 1)
-        batch = None if batch_index is None else batch_index.repeat_interleave(n_points, 0)
-        parameters = self.observation_parameters(link, library, batch)
-        repeated = x.repeat_interleave(n_points, 0)
-        return self.cell_log_likelihood(repeated, parameters, weights).reshape(n_cells, n_points)
 
     def loss(
         self,
