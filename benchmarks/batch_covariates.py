@@ -30,7 +30,7 @@ def fit(adata, batch_key: str | None, epochs: int) -> tuple[BasisDeVAE, float]:
     BasisDeVAE.setup_anndata(adata, batch_key=batch_key)
     model = BasisDeVAE(adata)
     model.train(max_epochs=epochs, enable_progress_bar=False)
-    rho = abs(spearmanr(model.get_latent_representation(), adata.obs["true_time"])[0])
+    rho = abs(spearmanr(model.get_pseudotime(), adata.obs["true_time"])[0])
     return model, rho
 
 

@@ -131,7 +131,7 @@ def _integral_accuracy(model, adata) -> dict:
     from scbasis.nn import GaussLegendreQuadrature
 
     decoder = model.module.decoder.double()
-    latent = model.get_latent_representation(adata)
+    latent = model.get_latent_representation(adata)[:, 0]
     z_grid = np.concatenate([np.linspace(latent.min(), latent.max(), 256), [0.0]])
     d = decoder.n_genes
     projection = torch.randn(

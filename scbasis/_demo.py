@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._constants import RESULT_KEYS, result_key
 from .metrics import CallScores
 
 
@@ -96,14 +97,18 @@ def run_demo(
     adata.write_h5ad(h5ad)
     figure = out / "gene_trends.png"
     pl.gene_trends(basisdevae.get_gene_trends(), save=figure, show=False)
-    calls = adata.var["basisdevae_cluster"]
+    key = basisdevae._results_key
+    calls = adata.var[result_key(key, RESULT_KEYS.CLUSTER)]
+    pseudotime = adata.obs[result_key(key, RESULT_KEYS.PSEUDOTIME)]
     return DemoSummary(
         n_cells=n_cells,
         n_genes=n_genes,
         seconds=seconds,
-        spearman=float(spearmanr(adata.obs["basisdevae_pseudotime"], adata.obs["true_time"])[0]),
+        spearman=float(spearmanr(pseudotime, adata.obs["true_time"])[0]),
         observed=metrics.score_calls(
-            adata.var["observed_family"], calls, adata.varm["basisdevae_cluster_probs"]
+            adata.var["observed_family"],
+            calls,
+            adata.varm[result_key(key, RESULT_KEYS.CLUSTER_PROBS)],
         ),
         ari_nominal=float(adjusted_rand_score(adata.var["true_family"], calls)),
         h5ad=h5ad,

@@ -65,7 +65,7 @@ def test_training_and_getters(trained):
     for term in ("reconstruction_loss_train", "kl_local_train", "elbo_train"):
         assert np.all(np.isfinite(model.history[term].to_numpy(dtype=float))), term
     n_latent = model.module.n_latent
-    mean, std = model.get_latent_representation(give_std=True)
+    mean, std = model.get_pseudotime(give_std=True)
     expected = (adata.n_obs,) if n_latent == 1 else (adata.n_obs, n_latent)
     assert mean.shape == std.shape == expected and np.all(std > 0)
     trends = model.get_gene_trends(n_points=20, latent_dim=n_latent - 1)

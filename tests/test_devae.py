@@ -111,7 +111,7 @@ def tabular_model():
 def test_gaussian_devae_on_standardised_data_recovers_time_and_keeps_shapes(tabular_model):
     adata, model = tabular_model
     assert model.module.likelihood == "gaussian"
-    assert abs(spearmanr(model.get_latent_representation(), adata.obs["true_time"])[0]) > 0.95
+    assert abs(spearmanr(model.get_pseudotime(), adata.obs["true_time"])[0]) > 0.95
     for root in (adata.obs["true_time"] < 0.1, adata.obs["true_time"] > 0.9):
         model.orient(root.to_numpy())
         constraints = model.get_feature_constraints()
@@ -132,7 +132,7 @@ def test_two_dimensional_latent(tabular_model):
     DeVAE.setup_anndata(adata)
     model = DeVAE(adata, constraint="decreasing", n_latent=2, n_hidden=16)
     model.train(max_epochs=3, **QUIET)
-    assert model.get_latent_representation().shape == (adata.n_obs, 2)
+    assert model.get_pseudotime().shape == (adata.n_obs, 2)
     for dim in (0, 1):
         trends = model.get_gene_trends(n_points=30, latent_dim=dim)
         assert np.all(np.diff(trends.X, axis=0) <= 1e-6)

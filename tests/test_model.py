@@ -59,9 +59,10 @@ def test_zinb_training_is_finite_and_logs_every_term(trained):
 
 def test_getters(trained, capsys):
     adata, model = trained
-    mean, std = model.get_latent_representation(give_std=True)
-    assert mean.shape == std.shape == (adata.n_obs,)
-    assert np.all(std > 0)
+    mean, variance = model.get_latent_representation(return_dist=True)
+    assert mean.shape == variance.shape == (adata.n_obs, 1)
+    assert np.all(variance > 0)
+    mean = mean[:, 0]
     # the pseudotime: each cell's posterior under the fitted decoder, closer to the truth
     pseudotime, spread = model.get_pseudotime(give_std=True)
     assert pseudotime.shape == spread.shape == (adata.n_obs,) and np.all(spread > 0)

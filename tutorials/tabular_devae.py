@@ -56,7 +56,7 @@ for name, kwargs in models.items():
     scbasis.model.DeVAE.setup_anndata(train)
     model = scbasis.model.DeVAE(train, **kwargs)
     model.train(max_epochs=200, batch_size=128, enable_progress_bar=False)
-    latent = model.get_latent_representation(test)
+    latent = model.get_pseudotime(test)
     rho = abs(spearmanr(latent, test.obs["disease_time"])[0])
     print(
         f"{name:<20} test log p(X | Z): {model.get_conditional_log_likelihood(test):9.1f}   "

@@ -1,115 +1,37 @@
-"""What every scbasis model shares: registration, training defaults, getters, results."""
+"""What every scbasis model shares: registration, training defaults, orientation; the getters
+(``_getters.py``) and result writing (``_results.py``) come in as mixins."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-import torch
 from anndata import AnnData
 from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager
 from scvi.data.fields import CategoricalObsField, LayerField, NumericalObsField
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
+from scvi.utils import setup_anndata_dsp
 
-from scbasis import __version__
-from scbasis.nn import COUNT_LIKELIHOODS, check_likelihood
+from scbasis._constants import RESULT_KEYS, TREND_KEYS, result_key
+from scbasis.nn import check_likelihood
 from scbasis.train import PseudotimeTrainingPlan
 
+from ._getters import PseudotimeGettersMixin
 from ._orientation import Root, orientation_from_root, root_mask
-
-#: Where a result goes: ``(AnnData attribute, key)``.
-ResultKey = tuple[str, str]
-
-
-def registered_matrix(adata: AnnData, layer: str | None):
-    """The matrix registered by ``setup_anndata``: ``adata.X`` or ``adata.layers[layer]``."""
-    return adata.X if layer is None else adata.layers[layer]
+from ._results import ResultKey, ResultsMixin
+from ._validation import initial_intercepts, validate_data, validate_setup
 
 
-def validate_setup(
-    adata: AnnData, layer: str | None, batch_key: str | None, size_factor_key: str | None
-) -> None:
-    """Check the arguments of ``setup_anndata`` before anything is registered."""
-    if layer is not None and layer not in adata.layers:
-        raise ValueError(
-            f"layer={layer!r} is not in adata.layers (which has {list(adata.layers)}); "
-            "pass the layer holding the raw counts, or layer=None for adata.X."
-        )
-    if batch_key is not None and batch_key not in adata.obs:
-        raise ValueError(
-            f"batch_key={batch_key!r} is not a column of adata.obs; pass the column naming "
-            "each cell's batch or sample, or batch_key=None."
-        )
-    if size_factor_key is not None:
-        if size_factor_key not in adata.obs:
-            raise ValueError(
-                f"size_factor_key={size_factor_key!r} is not a column of adata.obs; add the "
-                "per-cell size factors there or pass size_factor_key=None to use total counts."
-            )
-        values = pd.to_numeric(adata.obs[size_factor_key], errors="coerce").to_numpy()
-        if not np.all(np.isfinite(values) & (values > 0)):
-            raise ValueError(
-                f"adata.obs[{size_factor_key!r}] must hold finite, positive size factors."
-            )
-
-
-def validate_data(adata: AnnData, layer: str | None, likelihood: str, has_size_factor: bool):
-    """Check that the registered values suit ``likelihood`` (and that no cell is empty)."""
-    matrix = registered_matrix(adata, layer)
-    values = matrix.data if sp.issparse(matrix) else np.asarray(matrix)
-    where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
-    if not np.all(np.isfinite(values)):
-        raise ValueError(f"{where} holds NaN or infinite values; remove or impute them first.")
-    if likelihood == "bernoulli" and not np.all((values == 0) | (values == 1)):
-        raise ValueError(
-            f"likelihood='bernoulli' models binary data, but {where} holds values other than "
-            "0 and 1; binarise it first, e.g. (X > 0), or choose another likelihood."
-        )
-    if likelihood not in COUNT_LIKELIHOODS:
-        return
-    if values.size and (values.min() < 0 or not np.all(np.equal(np.mod(values, 1), 0))):
-        raise ValueError(
-            f"likelihood={likelihood!r} models raw counts, but {where} holds negative or "
-            "non-integer values (log-normalised or scaled data?). Register the raw counts with "
-            "setup_anndata(adata, layer='counts'), or use likelihood='gaussian'."
-        )
-    if not has_size_factor:
-        totals = np.asarray(matrix.sum(axis=1)).ravel()
-        if np.any(totals <= 0):
-            raise ValueError(
-                f"{int((totals <= 0).sum())} cells have no counts in {where}; remove them "
-                "first, e.g. sc.pp.filter_cells(adata, min_counts=1)."
-            )
-
-
-def initial_intercepts(
-    adata: AnnData, layer: str | None, likelihood: str, size_factor_key: str | None
-) -> np.ndarray:
-    """Per-feature starting values on the link scale, ``(d,)``.
-
-    The mean for Gaussian data, the logit of the mean (clipped to ``[1e-3, 1 - 1e-3]``) for
-    Bernoulli data, the log pooled rate ``log((counts_j + 1) / total library)`` for counts.
-    """
-    matrix = registered_matrix(adata, layer)
-    totals = np.asarray(matrix.sum(axis=0)).ravel().astype(np.float64)
-    if likelihood in COUNT_LIKELIHOODS:
-        if size_factor_key is not None:
-            library_total = float(adata.obs[size_factor_key].sum())
-        else:
-            library_total = float(totals.sum())
-        return np.log((totals + 1.0) / library_total).astype(np.float32)
-    mean = totals / adata.n_obs
-    if likelihood == "bernoulli":
-        mean = np.clip(mean, 1e-3, 1 - 1e-3)
-        return np.log(mean / (1 - mean)).astype(np.float32)
-    return mean.astype(np.float32)
-
-
-class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class PseudotimeModel(
+    ResultsMixin,
+    PseudotimeGettersMixin,
+    VAEMixin,
+    UnsupervisedTrainingMixin,
+    BaseModelClass,
+):
     """Base of the scbasis models: a latent pseudotime and one curve per feature and family.
 
     Subclasses set :attr:`_results_key`, :attr:`families` and build ``self.module`` (a
@@ -130,6 +52,7 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
 
     # ------------------------------------------------------------------ registration
     @classmethod
+    @setup_anndata_dsp.dedent
     def setup_anndata(
         cls,
         adata: AnnData,
@@ -138,7 +61,9 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         size_factor_key: str | None = None,
         **kwargs,
     ) -> None:
-        """Register an AnnData object with the model.
+        """%(summary)s
+
+        ``scbasis.model.setup_anndata`` does this for every scbasis model at once.
 
         Parameters
         ----------
@@ -288,415 +213,6 @@ class PseudotimeModel(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             return [0]
         return [self.families.index(name) for name in self._mirrored(self.families)]
 
-    # ------------------------------------------------------------------ getters
-    @torch.inference_mode()
-    def _latent_mean_std(
-        self,
-        adata: AnnData | None = None,
-        indices: Sequence[int] | None = None,
-        batch_size: int | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and standard deviation of z in the module's own sign, ``(n, p)``."""
-        adata = self._validate_anndata(adata)
-        means, stds = [], []
-        for _, inference_outputs in self._encode(adata, indices, batch_size):
-            qz = inference_outputs["qz"]
-            means.append(qz.loc.cpu())
-            stds.append(qz.scale.cpu())
-        return torch.cat(means).numpy(), torch.cat(stds).numpy()
-
-    def _encode(
-        self, adata: AnnData, indices: Sequence[int] | None, batch_size: int | None
-    ) -> Iterator[tuple[dict[str, torch.Tensor], dict[str, Any]]]:
-        """Minibatches of a validated ``adata`` with the encoder's outputs for each."""
-        dataloader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
-        for tensors in dataloader:
-            yield tensors, self.module.inference(**self.module._get_inference_input(tensors))
-
-    def _log_library(self, z: torch.Tensor, library_size: float) -> torch.Tensor:
-        """Log library size ``(N, 1)`` for every row of ``z`` (0 for non-count likelihoods)."""
-        value = float(np.log(library_size)) if self.module.is_count_model else 0.0
-        return torch.full_like(z[:, :1], value)
-
-    def _batch_index(self, batch: str | None, n: int) -> torch.Tensor | None:
-        """Index tensor ``(n, 1)`` of batch ``batch``; ``None`` (reference batch) if ``None``."""
-        if batch is None:
-            return None
-        categories = self._batch_categories
-        if str(batch) not in categories:
-            raise ValueError(f"Unknown batch {batch!r}; the model's batches are {categories}.")
-        return torch.full((n, 1), categories.index(str(batch)), device=self.device)
-
-    def get_latent_representation(
-        self,
-        adata: AnnData | None = None,
-        indices: Sequence[int] | None = None,
-        give_std: bool = False,
-        batch_size: int | None = None,
-    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Pseudotime: the posterior mean of ``z`` per cell, in the oriented frame.
-
-        Parameters
-        ----------
-        adata
-            AnnData with the model's features; the model's own if ``None``.
-        indices
-            Cells of ``adata`` to use; all if ``None``.
-        give_std
-            Also return the posterior standard deviation.
-        batch_size
-            Minibatch size for the forward passes.
-
-        Returns
-        -------
-        Means ``(n_cells,)`` for a 1-D latent (``(n_cells, p)`` otherwise), and the standard
-        deviations of the same shape when ``give_std``.
-        """
-        self._check_if_trained(warn=False)
-        mean, std = self._oriented(*self._latent_mean_std(adata, indices, batch_size))
-        return (mean, std) if give_std else mean
-
-    def _pseudotime_mean_std(
-        self,
-        adata: AnnData | None = None,
-        indices: Sequence[int] | None = None,
-        batch_size: int | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The latent that results are written from, mean and std ``(n, p)`` in the module's own
-        sign: the encoder's posterior here; models that take each cell's exact posterior
-        override it."""
-        return self._latent_mean_std(adata, indices, batch_size)
-
-    def get_pseudotime(
-        self,
-        adata: AnnData | None = None,
-        indices: Sequence[int] | None = None,
-        give_std: bool = False,
-        batch_size: int | None = None,
-    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """The pseudotime written by :meth:`write_results`, in the oriented frame.
-
-        For BasisDeVAE the mean of each cell's exact posterior under the fitted decoder (see
-        :class:`~scbasis.model.BasisDeVAE`), for the other models the encoder's posterior mean
-        (as :meth:`get_latent_representation`).
-
-        Parameters
-        ----------
-        adata
-            AnnData with the model's features; the model's own if ``None``.
-        indices
-            Cells of ``adata`` to use; all if ``None``.
-        give_std
-            Also return the posterior standard deviation.
-        batch_size
-            Minibatch size.
-
-        Returns
-        -------
-        Pseudotimes ``(n_cells,)`` for a 1-D latent (``(n_cells, p)`` otherwise), and their
-        standard deviations when ``give_std``.
-        """
-        self._check_if_trained(warn=False)
-        mean, std = self._oriented(*self._pseudotime_mean_std(adata, indices, batch_size))
-        return (mean, std) if give_std else mean
-
-    def _oriented(self, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and std ``(n, p)`` in the oriented frame, 1-D when ``p = 1``."""
-        mean = mean * self.orientation_
-        if mean.shape[1] == 1:
-            mean, std = mean[:, 0], std[:, 0]
-        return mean, std
-
-    def get_batch_offsets(self) -> pd.DataFrame:
-        """Fitted per-batch, per-feature offsets on the likelihood's link scale.
-
-        Log fold changes of each batch against the first (reference) batch for count
-        likelihoods, additive shifts for Gaussian data, logit shifts for Bernoulli data.
-
-        Returns
-        -------
-        DataFrame features x batches; the reference batch's column is 0.
-        """
-        offsets = self.module.batch_offsets
-        if offsets is None:
-            raise ValueError(
-                "The model has no batch offsets: register a batch column with "
-                "setup_anndata(adata, batch_key=...) before building the model."
-            )
-        return pd.DataFrame(
-            offsets.detach().cpu().numpy().T,
-            index=self.adata_manager.adata.var_names.copy(),
-            columns=self._batch_categories,
-        )
-
-    @torch.inference_mode()
-    def get_conditional_log_likelihood(
-        self,
-        adata: AnnData | None = None,
-        indices: Sequence[int] | None = None,
-        batch_size: int | None = None,
-        return_per_cell: bool = False,
-    ) -> float | np.ndarray:
-        """The papers' test metric ``log p(X | Z = posterior mean, theta*)``.
-
-        Each cell's latent is fixed at its posterior mean and the likelihood is taken under
-        the assignment posterior, ``sum_jk phi_jk log p(x_ij | z_i, k)``, as in the reference
-        implementations.
-
-        Parameters
-        ----------
-        adata
-            AnnData with the model's features (e.g. held-out cells); the model's own if ``None``.
-        indices
-            Cells of ``adata`` to use; all if ``None``.
-        batch_size
-            Minibatch size.
-        return_per_cell
-            Return the per-cell values ``(n_cells,)`` instead of their sum.
-        """
-        adata = self._validate_anndata(adata)
-        values = []
-        for tensors, inference_outputs in self._encode(adata, indices, batch_size):
-            z = inference_outputs["qz"].loc
-            generative_outputs = self.module.generative(
-                z, inference_outputs["library"], tensors.get(REGISTRY_KEYS.BATCH_KEY)
-            )
-            x = tensors[REGISTRY_KEYS.X_KEY].to(z.device)
-            values.append(self.module.cell_log_likelihood(x, generative_outputs).cpu())
-        per_cell = torch.cat(values).numpy()
-        return per_cell if return_per_cell else float(per_cell.sum())
-
-    def _median_library_size(self) -> float:
-        """Median library size of the model's cells (1 for non-count likelihoods)."""
-        if not self.module.is_count_model:
-            return 1.0
-        adata = self.adata_manager.adata
-        if self._size_factor_key is not None:
-            return float(np.median(adata.obs[self._size_factor_key]))
-        return float(np.median(np.asarray(registered_matrix(adata, self._layer).sum(axis=1))))
-
-    def _best_family(self) -> np.ndarray:
-        """Index (module order) of each feature's most probable family, ``(d,)``."""
-        return self.module.phi.argmax(dim=1).cpu().numpy()
-
-    def _gene_indices(self, genes: Sequence[str] | None) -> np.ndarray:
-        var_names = self.adata_manager.adata.var_names
-        if genes is None:
-            return np.arange(len(var_names))
-        genes = [genes] if isinstance(genes, str) else list(genes)
-        missing = [g for g in genes if g not in var_names]
-        if missing:
-            raise ValueError(f"Genes {missing[:5]} are not among the model's var_names.")
-        return var_names.get_indexer(genes)
-
-    @torch.inference_mode()
-    def get_gene_trends(
-        self,
-        genes: Sequence[str] | None = None,
-        n_points: int = 100,
-        library_size: float | None = None,
-        batch: str | None = None,
-        latent_dim: int = 0,
-    ) -> AnnData:
-        """Expected expression of features along a pseudotime grid.
-
-        The grid spans the posterior means of the model's cells (oriented pseudotime) in
-        latent dimension ``latent_dim``, the other dimensions held at 0. Count models give the
-        mean of the (zero-inflated) negative binomial or Poisson before zero-inflation, for a
-        cell of ``library_size`` counts; Bernoulli models give probabilities.
-
-        Parameters
-        ----------
-        genes
-            Features to return; all if ``None``.
-        n_points
-            Number of grid points.
-        library_size
-            Library size of the expression; the median of the model's cells if ``None``.
-        batch
-            Batch whose offsets apply; the reference (first) batch if ``None``.
-        latent_dim
-            Latent dimension along which the grid runs (models with ``n_latent > 1``).
-
-        Returns
-        -------
-        AnnData grid points x features: ``X`` the trend of each feature (under its most
-        probable family for clustered models), ``obs["pseudotime"]`` the grid. Clustered models
-        add ``layers[family]`` (the trend under every family), ``var["family"]`` and
-        ``varm["cluster_probs"]``.
-        """
-        if n_points < 2:
-            raise ValueError(f"n_points must be at least 2, got {n_points}.")
-        if not 0 <= latent_dim < self.module.n_latent:
-            raise ValueError(
-                f"latent_dim must lie in [0, {self.module.n_latent}), got {latent_dim}."
-            )
-        gene_idx = self._gene_indices(genes)
-        latent = self.get_pseudotime().reshape(self.adata.n_obs, -1)[:, latent_dim]
-        grid = np.linspace(latent.min(), latent.max(), n_points, dtype=np.float32)
-        size = self._median_library_size() if library_size is None else library_size
-        z = torch.zeros(n_points, self.module.n_latent, device=self.device)
-        z[:, latent_dim] = torch.as_tensor(grid * self.orientation_, device=self.device)
-        outputs = self.module.generative(
-            z, self._log_library(z, size), self._batch_index(batch, n_points)
-        )
-        mean = self.module.mean(outputs).cpu().numpy()[:, gene_idx]  # module's family columns
-        best = self._best_family()[gene_idx]
-        trends = AnnData(
-            X=np.take_along_axis(mean, best[None, :, None], axis=2)[..., 0],
-            obs=pd.DataFrame({"pseudotime": grid}, index=[f"t{i}" for i in range(n_points)]),
-            var=pd.DataFrame(index=self.adata_manager.adata.var_names[gene_idx].copy()),
-        )
-        self._annotate_trends(trends, mean[..., self._family_order()], gene_idx)
-        return trends
-
-    def _annotate_trends(self, trends: AnnData, mean: np.ndarray, gene_idx: np.ndarray) -> None:
-        """Add model-specific annotations to the AnnData of :meth:`get_gene_trends`."""
-
-    @torch.inference_mode()
-    def get_normalized_expression(
-        self,
-        adata: AnnData | None = None,
-        indices: Sequence[int] | None = None,
-        gene_list: Sequence[str] | None = None,
-        library_size: float = 1.0,
-        transform_batch: str | None = None,
-        batch_size: int | None = None,
-    ) -> pd.DataFrame:
-        """Denoised expression of each cell at its posterior-mean pseudotime.
-
-        Each feature follows its most probable family. Count models give the mean before
-        zero-inflation for a cell of ``library_size`` counts (1: expression frequencies);
-        Gaussian models give the decoder's mean, Bernoulli models probabilities.
-
-        Parameters
-        ----------
-        adata
-            AnnData with the model's features; the model's own if ``None``.
-        indices
-            Cells of ``adata`` to use; all if ``None``.
-        gene_list
-            Features to return; all if ``None``.
-        library_size
-            Library size of the expression (count models).
-        transform_batch
-            Give every cell this batch's offsets; each cell's own batch if ``None``.
-        batch_size
-            Minibatch size.
-
-        Returns
-        -------
-        DataFrame cells x features.
-        """
-        adata = self._validate_anndata(adata)
-        gene_idx = self._gene_indices(gene_list)
-        best = torch.as_tensor(self._best_family())
-        chunks = []
-        for tensors, inference_outputs in self._encode(adata, indices, batch_size):
-            z = inference_outputs["qz"].loc
-            batch_index = (
-                tensors.get(REGISTRY_KEYS.BATCH_KEY)
-                if transform_batch is None
-                else self._batch_index(transform_batch, z.shape[0])
-            )
-            outputs = self.module.generative(z, self._log_library(z, library_size), batch_index)
-            mean = self.module.mean(outputs).cpu()
-            chunks.append(mean.gather(2, best.expand(mean.shape[0], -1)[..., None])[..., 0])
-        values = torch.cat(chunks).numpy()[:, gene_idx]
-        obs_names = adata.obs_names if indices is None else adata.obs_names[np.asarray(indices)]
-        return pd.DataFrame(
-            values, index=obs_names, columns=self.adata_manager.adata.var_names[gene_idx]
-        )
-
-    # ------------------------------------------------------------------ results
-    def _latent_keys(self, key_added: str) -> dict[str, ResultKey]:
-        if self.module.n_latent == 1:
-            return {
-                "pseudotime": ("obs", f"{key_added}_pseudotime"),
-                "pseudotime_std": ("obs", f"{key_added}_pseudotime_std"),
-            }
-        return {
-            "pseudotime": ("obsm", f"{key_added}_latent"),
-            "pseudotime_std": ("obsm", f"{key_added}_latent_std"),
-        }
-
-    def _feature_results(self, key_added: str) -> dict[ResultKey, Any]:
-        """Feature-level results to write, keyed by ``(attribute, key)``."""
-        if self.module.batch_offsets is None:
-            return {}
-        return {("varm", f"{key_added}_batch_offsets"): self.get_batch_offsets().to_numpy()}
-
-    def _uns_results(self) -> dict[str, Any]:
-        """Entries of ``uns[key_added]``."""
-        uns = {
-            "model": type(self).__name__,
-            "orientation": int(self.orientation_),
-            "settings": self._settings(),
-            "version": __version__,
-        }
-        if self.module.batch_offsets is not None:
-            uns["batch_offsets_columns"] = self._batch_categories
-        return uns
-
-    def _settings(self) -> dict[str, Any]:
-        """Model settings recorded in ``adata.uns``: scalars of the init parameters."""
-        params = self.init_params_.get("non_kwargs", {}) | self.init_params_.get("kwargs", {})
-        return {k: v for k, v in params.items() if isinstance(v, str | int | float | bool)}
-
-    def write_results(
-        self,
-        adata: AnnData | None = None,
-        key_added: str | None = None,
-        root: Root | None = None,
-        overwrite: bool = False,
-    ) -> None:
-        """Write the pseudotime and feature-level results into ``adata``.
-
-        Writes ``obs["<key>_pseudotime"]`` and ``obs["<key>_pseudotime_std"]`` (for a p-D
-        latent ``obsm["<key>_latent"]`` and ``obsm["<key>_latent_std"]``), ``uns["<key>"]``
-        (model, settings, version, orientation) and the model's feature-level results:
-        ``varm["<key>_cluster_probs"]`` and ``var["<key>_cluster"]`` for clustered models,
-        ``var["<key>_constraint"]`` for DeVAE, ``varm["<key>_batch_offsets"]`` with a
-        ``batch_key``.
-
-        Parameters
-        ----------
-        adata
-            AnnData with the model's features; the model's own if ``None``.
-        key_added
-            Prefix of the keys; the model's name in lower case if ``None``.
-        root
-            Root cells (see :meth:`orient`); orients the pseudotime before writing.
-        overwrite
-            Replace existing keys; otherwise existing keys raise an error and nothing is written.
-        """
-        key_added = key_added or self._results_key
-        target = self.adata if adata is None else adata
-        latent_keys = self._latent_keys(key_added)
-        keys = [*latent_keys.values(), ("uns", key_added), *self._feature_results(key_added)]
-        existing = [f"{attr}[{name!r}]" for attr, name in keys if name in getattr(target, attr)]
-        if existing and not overwrite:
-            raise ValueError(
-                f"adata already has {', '.join(existing)}; pass overwrite=True to replace them "
-                "or choose another key_added."
-            )
-        if root is not None:
-            self._check_orientable()
-        adata = self._validate_anndata(adata)
-        mask = None if root is None else root_mask(adata, root)
-        mean, std = self._pseudotime_mean_std(adata)  # one pass orients and writes
-        if mask is not None:
-            self.orientation_ = orientation_from_root(mean, mask)
-        pseudotime, pseudotime_std = self._oriented(mean, std)
-        # feature results again: their values (not their keys) depend on the orientation
-        for (attr, name), value in (
-            (latent_keys["pseudotime"], pseudotime),
-            (latent_keys["pseudotime_std"], pseudotime_std),
-            *self._feature_results(key_added).items(),
-        ):
-            getattr(adata, attr)[name] = value
-        adata.uns[key_added] = self._uns_results()
-
 
 class ClusteredPseudotimeModel(PseudotimeModel):
     """A :class:`PseudotimeModel` whose features are clustered into :attr:`families`."""
@@ -715,19 +231,19 @@ class ClusteredPseudotimeModel(PseudotimeModel):
 
     def _annotate_trends(self, trends: AnnData, mean: np.ndarray, gene_idx: np.ndarray) -> None:
         probs = self.get_cluster_probabilities().iloc[gene_idx]
-        trends.var["family"] = pd.Categorical(
+        trends.var[TREND_KEYS.FAMILY] = pd.Categorical(
             probs.idxmax(axis=1).to_numpy(), categories=list(self.families)
         )
-        trends.varm["cluster_probs"] = probs.to_numpy()
+        trends.varm[TREND_KEYS.CLUSTER_PROBS] = probs.to_numpy()
         for k, family in enumerate(self.families):
             trends.layers[family] = mean[..., k]
-        trends.uns["families"] = list(self.families)
+        trends.uns[TREND_KEYS.FAMILIES] = list(self.families)
 
     def _feature_results(self, key_added: str) -> dict[ResultKey, Any]:
         probs = self.get_cluster_probabilities()
         return {
-            ("varm", f"{key_added}_cluster_probs"): probs.to_numpy(),
-            ("var", f"{key_added}_cluster"): pd.Categorical(
+            ("varm", result_key(key_added, RESULT_KEYS.CLUSTER_PROBS)): probs.to_numpy(),
+            ("var", result_key(key_added, RESULT_KEYS.CLUSTER)): pd.Categorical(
                 probs.idxmax(axis=1).to_numpy(), categories=list(self.families)
             ),
             **super()._feature_results(key_added),

@@ -11,9 +11,10 @@ from anndata import AnnData
 from scbasis.module import BasisDeVAEModule
 from scbasis.nn import COUNT_LIKELIHOODS, DEFAULT_QUADRATURE_TOLERANCE
 
-from ._base import ClusteredPseudotimeModel, registered_matrix
+from ._base import ClusteredPseudotimeModel
 from ._family_fit import DEFAULT_FAMILY_LR, FamilyFitMixin
 from ._pseudotime_posterior import PseudotimePosteriorMixin
+from ._validation import registered_matrix
 
 #: Default smallest rise and fall of a transient within the cells' range, in log units (counts).
 DEFAULT_MIN_CHANGE = 0.5
@@ -257,15 +258,3 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
         if family_epochs is None:
             family_epochs = max(10, round(0.3 * max_epochs))
         self.fit_families(family_epochs, lr=DEFAULT_FAMILY_LR, batch_size=batch_size)
-
-
-def setup_anndata(
-    adata: AnnData,
-    layer: str | None = None,
-    batch_key: str | None = None,
-    size_factor_key: str | None = None,
-):
-    """Register ``adata`` for :class:`BasisDeVAE` (see :meth:`BasisDeVAE.setup_anndata`)."""
-    BasisDeVAE.setup_anndata(
-        adata, layer=layer, batch_key=batch_key, size_factor_key=size_factor_key
-    )

@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from scbasis._constants import RESULT_KEYS, TREND_KEYS, result_key
 from scbasis.module import DeVAEModule, check_decoder
 from scbasis.nn import CONSTRAINTS, DEFAULT_QUADRATURE_TOLERANCE, check_constraints
 
-from ._base import PseudotimeModel, ResultKey
+from ._base import PseudotimeModel
+from ._results import ResultKey
 
 Constraint = Literal["increasing", "decreasing", "free"]
 # decoder kind -> (display name, default results key)
@@ -190,11 +192,12 @@ class DeVAE(PseudotimeModel):
 
     def _annotate_trends(self, trends: AnnData, mean: np.ndarray, gene_idx: np.ndarray) -> None:
         if self.decoder_type == "derivative":
-            trends.var["constraint"] = self.get_feature_constraints().iloc[gene_idx].to_numpy()
+            constraints = self.get_feature_constraints().iloc[gene_idx].to_numpy()
+            trends.var[TREND_KEYS.CONSTRAINT] = constraints
 
     def _feature_results(self, key_added: str) -> dict[ResultKey, Any]:
         results = super()._feature_results(key_added)
         if self.decoder_type == "derivative":
             constraints = self.get_feature_constraints().to_numpy()
-            results[("var", f"{key_added}_constraint")] = constraints
+            results[("var", result_key(key_added, RESULT_KEYS.CONSTRAINT))] = constraints
         return results

@@ -11,7 +11,7 @@ from scvi import REGISTRY_KEYS
 from scbasis.nn import family_posterior
 from scbasis.train import fused_adam
 
-from ._base import registered_matrix
+from ._validation import registered_matrix
 
 #: Learning rate of the family fit (Adam): the curves' weights start far from their optimum.
 DEFAULT_FAMILY_LR = 3e-2

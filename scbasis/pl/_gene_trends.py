@@ -10,6 +10,8 @@ import numpy as np
 from anndata import AnnData
 from matplotlib.axes import Axes
 
+from scbasis._constants import TREND_KEYS
+
 FAMILY_COLORS = {
     "increasing": "#d62728",
     "decreasing": "#1f77b4",
@@ -51,15 +53,16 @@ def gene_trends(
     -------
     The axes when ``show`` is false, else ``None``.
     """
-    if "family" not in trends.var or "pseudotime" not in trends.obs:
+    family_key, grid_key = TREND_KEYS.FAMILY, TREND_KEYS.PSEUDOTIME
+    if family_key not in trends.var or grid_key not in trends.obs:
         raise ValueError(
-            "trends need var['family'] and obs['pseudotime'], as get_gene_trends() of a "
+            f"trends need var[{family_key!r}] and obs[{grid_key!r}], as get_gene_trends() of a "
             "clustered model (BasisDeVAE, BasisVAE) gives them; DeVAE's trends have no "
-            "families: plot trends.X against trends.obs['pseudotime'] instead."
+            f"families: plot trends.X against trends.obs[{grid_key!r}] instead."
         )
     if genes is not None:
         trends = trends[:, list(genes)]
-    families = list(trends.uns.get("families", trends.var["family"].cat.categories))
+    families = list(trends.uns.get(TREND_KEYS.FAMILIES, trends.var[family_key].cat.categories))
     own_figure = axs is None
     if own_figure:
         fig, axs = plt.subplots(
@@ -68,13 +71,13 @@ def gene_trends(
         axs = list(axs[0])
     else:
         fig = axs[0].figure
-    grid = trends.obs["pseudotime"].to_numpy()
+    grid = trends.obs[grid_key].to_numpy()
     values = np.asarray(trends.X)
     if standard_scale:
         low, high = values.min(0), values.max(0)
         values = (values - low) / np.where(high > low, high - low, 1.0)
     for k, (family, ax) in enumerate(zip(families, axs, strict=True)):
-        members = np.flatnonzero(trends.var["family"].to_numpy() == family)
+        members = np.flatnonzero(trends.var[family_key].to_numpy() == family)
         color = _family_color(family, k)
         if members.size:
             ax.plot(grid, values[:, members], color=color, alpha=0.6, linewidth=1)

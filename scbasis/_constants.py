@@ -1,0 +1,41 @@
+"""Keys of what scbasis writes into AnnData objects, shared by the models, ``pl`` and the demo.
+
+As scvi-tools' ``REGISTRY_KEYS``: named constants instead of repeated string literals.
+:func:`result_key` joins a model's ``key_added`` prefix and a suffix of :data:`RESULT_KEYS`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class _ResultKeys(NamedTuple):
+    """Suffixes of the keys :meth:`~scbasis.model.PseudotimeModel.write_results` writes."""
+
+    PSEUDOTIME: str = "pseudotime"  # obs, 1-D latent
+    PSEUDOTIME_STD: str = "pseudotime_std"  # obs, 1-D latent
+    LATENT: str = "latent"  # obsm, p-D latent
+    LATENT_STD: str = "latent_std"  # obsm, p-D latent
+    CLUSTER_PROBS: str = "cluster_probs"  # varm, clustered models
+    CLUSTER: str = "cluster"  # var, clustered models
+    CONSTRAINT: str = "constraint"  # var, DeVAE
+    BATCH_OFFSETS: str = "batch_offsets"  # varm, with a batch_key
+
+
+class _TrendKeys(NamedTuple):
+    """Keys of the AnnData of :meth:`~scbasis.model.PseudotimeModel.get_gene_trends`."""
+
+    PSEUDOTIME: str = "pseudotime"  # obs: the grid
+    FAMILY: str = "family"  # var: the most probable family
+    FAMILIES: str = "families"  # uns: the families' order
+    CLUSTER_PROBS: str = "cluster_probs"  # varm
+    CONSTRAINT: str = "constraint"  # var, DeVAE
+
+
+RESULT_KEYS = _ResultKeys()
+TREND_KEYS = _TrendKeys()
+
+
+def result_key(key_added: str, suffix: str) -> str:
+    """The key of result ``suffix`` (one of :data:`RESULT_KEYS`) under prefix ``key_added``."""
+    return f"{key_added}_{suffix}"

@@ -1,0 +1,110 @@
+"""Writing a model's results into an AnnData: the keys and their values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anndata import AnnData
+
+from scbasis import __version__
+from scbasis._constants import RESULT_KEYS, result_key
+
+from ._orientation import Root, orientation_from_root, root_mask
+
+#: Where a result goes: ``(AnnData attribute, key)``.
+ResultKey = tuple[str, str]
+
+
+class ResultsMixin:
+    """:meth:`write_results` of :class:`~scbasis.model.PseudotimeModel`."""
+
+    def _latent_keys(self, key_added: str) -> dict[str, ResultKey]:
+        if self.module.n_latent == 1:
+            return {
+                "pseudotime": ("obs", result_key(key_added, RESULT_KEYS.PSEUDOTIME)),
+                "pseudotime_std": ("obs", result_key(key_added, RESULT_KEYS.PSEUDOTIME_STD)),
+            }
+        return {
+            "pseudotime": ("obsm", result_key(key_added, RESULT_KEYS.LATENT)),
+            "pseudotime_std": ("obsm", result_key(key_added, RESULT_KEYS.LATENT_STD)),
+        }
+
+    def _feature_results(self, key_added: str) -> dict[ResultKey, Any]:
+        """Feature-level results to write, keyed by ``(attribute, key)``."""
+        if self.module.batch_offsets is None:
+            return {}
+        key = ("varm", result_key(key_added, RESULT_KEYS.BATCH_OFFSETS))
+        return {key: self.get_batch_offsets().to_numpy()}
+
+    def _uns_results(self) -> dict[str, Any]:
+        """Entries of ``uns[key_added]``."""
+        uns = {
+            "model": type(self).__name__,
+            "orientation": int(self.orientation_),
+            "settings": self._settings(),
+            "version": __version__,
+        }
+        if self.module.batch_offsets is not None:
+            uns["batch_offsets_columns"] = self._batch_categories
+        return uns
+
+    def _settings(self) -> dict[str, Any]:
+        """Model settings recorded in ``adata.uns``: scalars of the init parameters."""
+        params = self.init_params_.get("non_kwargs", {}) | self.init_params_.get("kwargs", {})
+        return {k: v for k, v in params.items() if isinstance(v, str | int | float | bool)}
+
+    def write_results(
+        self,
+        adata: AnnData | None = None,
+        key_added: str | None = None,
+        root: Root | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        """Write the pseudotime and feature-level results into ``adata``.
+
+        Writes ``obs["<key>_pseudotime"]`` and ``obs["<key>_pseudotime_std"]`` (for a p-D
+        latent ``obsm["<key>_latent"]`` and ``obsm["<key>_latent_std"]``), ``uns["<key>"]``
+        (model, settings, version, orientation) and the model's feature-level results:
+        ``varm["<key>_cluster_probs"]`` and ``var["<key>_cluster"]`` for clustered models,
+        ``var["<key>_constraint"]`` for DeVAE, ``varm["<key>_batch_offsets"]`` with a
+        ``batch_key``.
+
+        Parameters
+        ----------
+        adata
+            AnnData with the model's features; the model's own if ``None``.
+        key_added
+            Prefix of the keys; the model's name in lower case if ``None``.
+        root
+            Root cells (see :meth:`orient`): sets the model's orientation, as
+            ``orient(root)`` does, before writing; every later getter then uses it. ``None``
+            writes in the orientation the model has.
+        overwrite
+            Replace existing keys; otherwise existing keys raise an error and nothing is written.
+        """
+        key_added = key_added or self._results_key
+        target = self.adata if adata is None else adata
+        latent_keys = self._latent_keys(key_added)
+        keys = [*latent_keys.values(), ("uns", key_added), *self._feature_results(key_added)]
+        existing = [f"{attr}[{name!r}]" for attr, name in keys if name in getattr(target, attr)]
+        if existing and not overwrite:
+            raise ValueError(
+                f"adata already has {', '.join(existing)}; pass overwrite=True to replace them "
+                "or choose another key_added."
+            )
+        if root is not None:
+            self._check_orientable()
+        adata = self._validate_anndata(adata)
+        mask = None if root is None else root_mask(adata, root)
+        mean, std = self._pseudotime_mean_std(adata)  # one pass orients and writes
+        if mask is not None:
+            self.orientation_ = orientation_from_root(mean, mask)
+        pseudotime, pseudotime_std = self._oriented(mean, std)
+        # feature results again: their values (not their keys) depend on the orientation
+        for (attr, name), value in (
+            (latent_keys["pseudotime"], pseudotime),
+            (latent_keys["pseudotime_std"], pseudotime_std),
+            *self._feature_results(key_added).items(),
+        ):
+            getattr(adata, attr)[name] = value
+        adata.uns[key_added] = self._uns_results()

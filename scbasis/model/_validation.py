@@ -1,0 +1,94 @@
+"""Checks of the data and the arguments of ``setup_anndata``, and data-driven starting values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+
+from scbasis.nn import COUNT_LIKELIHOODS
+
+
+def registered_matrix(adata: AnnData, layer: str | None):
+    """The matrix registered by ``setup_anndata``: ``adata.X`` or ``adata.layers[layer]``."""
+    return adata.X if layer is None else adata.layers[layer]
+
+
+def validate_setup(
+    adata: AnnData, layer: str | None, batch_key: str | None, size_factor_key: str | None
+) -> None:
+    """Check the arguments of ``setup_anndata`` before anything is registered."""
+    if layer is not None and layer not in adata.layers:
+        raise ValueError(
+            f"layer={layer!r} is not in adata.layers (which has {list(adata.layers)}); "
+            "pass the layer holding the raw counts, or layer=None for adata.X."
+        )
+    if batch_key is not None and batch_key not in adata.obs:
+        raise ValueError(
+            f"batch_key={batch_key!r} is not a column of adata.obs; pass the column naming "
+            "each cell's batch or sample, or batch_key=None."
+        )
+    if size_factor_key is not None:
+        if size_factor_key not in adata.obs:
+            raise ValueError(
+                f"size_factor_key={size_factor_key!r} is not a column of adata.obs; add the "
+                "per-cell size factors there or pass size_factor_key=None to use total counts."
+            )
+        values = pd.to_numeric(adata.obs[size_factor_key], errors="coerce").to_numpy()
+        if not np.all(np.isfinite(values) & (values > 0)):
+            raise ValueError(
+                f"adata.obs[{size_factor_key!r}] must hold finite, positive size factors."
+            )
+
+
+def validate_data(adata: AnnData, layer: str | None, likelihood: str, has_size_factor: bool):
+    """Check that the registered values suit ``likelihood`` (and that no cell is empty)."""
+    matrix = registered_matrix(adata, layer)
+    values = matrix.data if sp.issparse(matrix) else np.asarray(matrix)
+    where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{where} holds NaN or infinite values; remove or impute them first.")
+    if likelihood == "bernoulli" and not np.all((values == 0) | (values == 1)):
+        raise ValueError(
+            f"likelihood='bernoulli' models binary data, but {where} holds values other than "
+            "0 and 1; binarise it first, e.g. (X > 0), or choose another likelihood."
+        )
+    if likelihood not in COUNT_LIKELIHOODS:
+        return
+    if values.size and (values.min() < 0 or not np.all(np.equal(np.mod(values, 1), 0))):
+        raise ValueError(
+            f"likelihood={likelihood!r} models raw counts, but {where} holds negative or "
+            "non-integer values (log-normalised or scaled data?). Register the raw counts with "
+            "setup_anndata(adata, layer='counts'), or use likelihood='gaussian'."
+        )
+    if not has_size_factor:
+        totals = np.asarray(matrix.sum(axis=1)).ravel()
+        if np.any(totals <= 0):
+            raise ValueError(
+                f"{int((totals <= 0).sum())} cells have no counts in {where}; remove them "
+                "first, e.g. sc.pp.filter_cells(adata, min_counts=1)."
+            )
+
+
+def initial_intercepts(
+    adata: AnnData, layer: str | None, likelihood: str, size_factor_key: str | None
+) -> np.ndarray:
+    """Per-feature starting values on the link scale, ``(d,)``.
+
+    The mean for Gaussian data, the logit of the mean (clipped to ``[1e-3, 1 - 1e-3]``) for
+    Bernoulli data, the log pooled rate ``log((counts_j + 1) / total library)`` for counts.
+    """
+    matrix = registered_matrix(adata, layer)
+    totals = np.asarray(matrix.sum(axis=0)).ravel().astype(np.float64)
+    if likelihood in COUNT_LIKELIHOODS:
+        if size_factor_key is not None:
+            library_total = float(adata.obs[size_factor_key].sum())
+        else:
+            library_total = float(totals.sum())
+        return np.log((totals + 1.0) / library_total).astype(np.float32)
+    mean = totals / adata.n_obs
+    if likelihood == "bernoulli":
+        mean = np.clip(mean, 1e-3, 1 - 1e-3)
+        return np.log(mean / (1 - mean)).astype(np.float32)
+    return mean.astype(np.float32)
