@@ -16,7 +16,6 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
@@ -67,8 +66,6 @@ GERM_CELL_STAGES: tuple[str, ...] = (
 )
 PAPER_SHAPE = (8509, 5216)
 _CACHE_VERSION = 1  # bump when the assembly or subsetting changes, to invalidate old caches
-
-T = TypeVar("T")
 
 
 def ernst_spermatogenesis(
