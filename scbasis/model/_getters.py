@@ -19,21 +19,18 @@ from ._validation import registered_matrix
 class PseudotimeGettersMixin:
     """Getters of :class:`~scbasis.model.PseudotimeModel`."""
 
-    @torch.inference_mode()
     def _latent_mean_std(
         self,
         adata: AnnData | None = None,
         indices: Sequence[int] | None = None,
         batch_size: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and standard deviation of z in the module's own sign, ``(n, p)``."""
-        adata = self._validate_anndata(adata)
-        means, stds = [], []
-        for _, inference_outputs in self._encode(adata, indices, batch_size):
-            qz = inference_outputs["qz"]
-            means.append(qz.loc.cpu())
-            stds.append(qz.scale.cpu())
-        return torch.cat(means).numpy(), torch.cat(stds).numpy()
+        """Posterior mean and standard deviation of z in the module's own sign, ``(n, p)``:
+        scvi-tools' getter before :meth:`get_latent_representation` orients it."""
+        mean, variance = super().get_latent_representation(
+            adata=adata, indices=indices, batch_size=batch_size, return_dist=True
+        )
+        return mean, np.sqrt(variance)
 
     def _encode(
         self, adata: AnnData, indices: Sequence[int] | None, batch_size: int | None
