@@ -120,23 +120,29 @@ def test_switch_turns_the_kernel_off(monkeypatch):
     assert not native_kernel_available()
 
 
-@pytest.mark.parametrize(
-    ("compiler", "message"),
-    [("/nonexistent/cc", "no C compiler was found"), ("false", "Could not build")],
-)
-def test_a_missing_or_failing_compiler_falls_back_to_torch(
-    compiler, message, monkeypatch, tmp_path, caplog
-):
-    """Without a working compiler the kernel is reported unavailable and the torch path runs."""
+@needs_kernel
+def test_kernels_come_from_the_installation_without_a_compiler(monkeypatch):
+    """pip install built them: loading needs no compiler (none on the PATH here)."""
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    native._load.cache_clear()
+    try:
+        assert native_kernel_available()
+    finally:
+        native._load.cache_clear()
+
+
+def test_an_installation_without_kernels_falls_back_to_torch(monkeypatch, caplog):
+    """Where pip could not build them, the kernels are reported unavailable and torch runs."""
     if not SUPPORTED:
         pytest.skip(f"the compiled kernel does not run here: {native._unsupported_reason()}")
-    monkeypatch.setenv("CC", compiler)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no previously built library
+    modules = dict.fromkeys(native.KERNEL_MODULES, "scbasis.nn._kernels_not_built")
+    monkeypatch.setattr(native, "KERNEL_MODULES", modules)
     native._load.cache_clear()
     try:
         with caplog.at_level(logging.INFO, logger=native.__name__):
             assert not native_kernel_available()
-        assert message in caplog.text
+        assert "installed without them" in caplog.text
         x, log_mean, log_theta, zi_logits, weights = _inputs(4, 6, 3, 0, family_major=True)
         value = cell_log_likelihood(
             x, "zinb", weights, log_mean=log_mean, theta=log_theta.exp(), zi_logits=zi_logits
@@ -147,6 +153,24 @@ def test_a_missing_or_failing_compiler_falls_back_to_torch(
 
 
 @needs_kernel
+@pytest.mark.parametrize("zero_inflated", [True, False])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_kernel_passes_nan_and_inf_through(zero_inflated, bad):
+    """A diverging network's NaN or Inf makes the cell's log-likelihood non-finite, and every
+    output is finite exactly where the torch implementation's is."""
+    x, log_mean, log_theta, zi_logits, weights = _inputs(9, 40, 3, 5, family_major=True)
+    log_mean[2, 7, 1] = bad
+    zi_logits = zi_logits if zero_inflated else None
+    got = native.native_negative_binomial_terms(x, log_mean, log_theta, zi_logits, weights)
+    expected = _negative_binomial_derivatives(x, log_mean, log_theta, zi_logits, weights)
+    assert not torch.isfinite(got[0][2])
+    assert torch.isfinite(torch.cat([got[0][:2], got[0][3:]])).all()
+    names = ("cell_terms", "d_log_mean", "d_log_theta", "d_pi", "terms")
+    for name, value, reference in zip(names, got, expected, strict=True):
+        if reference is not None:
+            assert torch.equal(torch.isfinite(value), torch.isfinite(reference)), name
+
+
 @pytest.mark.parametrize("baseline", [True, False])
 @pytest.mark.parametrize("min_slope", [0.0, 1.0])
 @pytest.mark.parametrize("log_scale", [True, False])
@@ -223,3 +247,35 @@ def test_families_kernel_flushes_subnormal_gradients(monkeypatch):
     for got, expected in zip(compiled, reference, strict=True):
         assert not subnormal(got).any()
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=torch.finfo(torch.float32).tiny)
+
+
+@needs_kernel
+def test_families_kernel_passes_nan_through():
+    n_cells, n_genes = 6, 5
+    z = torch.linspace(-1, 1, n_cells)
+    integrals, moment = torch.rand(n_cells, 3 * n_genes), torch.rand(n_cells, n_genes)
+    integrals[1, 2] = float("nan")  # gene 2's increasing integral in cell 1
+    moment[3, 4] = float("nan")  # gene 4's transient in cell 3
+    genes = [torch.zeros(n_genes) for _ in range(4)]
+    curves = native.native_families(z, integrals, moment, tuple(genes), None, 1.0, True)
+    assert torch.isnan(curves[1, 0, 2]) and torch.isnan(curves[3, 2, 4])
+    assert torch.isnan(curves).sum() == 2
+
+
+@needs_kernel
+def test_a_diverged_network_makes_the_training_loss_nan():
+    """A NaN in the derivative network's weights reaches the loss (kernels on), so that
+    training can stop on it."""
+    from scvi import REGISTRY_KEYS
+
+    from scbasis.module import BasisDeVAEModule
+
+    torch.manual_seed(0)
+    module = BasisDeVAEModule(12, n_hidden=8, decoder="network", likelihood="zinb")
+    tensors = {REGISTRY_KEYS.X_KEY: torch.poisson(torch.full((10, 12), 3.0))}
+    _, _, finite = module(tensors)
+    assert torch.isfinite(finite.loss)
+    with torch.no_grad():
+        next(module.decoder.network.parameters()).view(-1)[0] = float("nan")
+    _, _, diverged = module(tensors)
+    assert torch.isnan(diverged.loss)

@@ -1,7 +1,8 @@
 /*
  * BasisDeVAE's three families from the decoder's integrals, and the backward pass, in one pass
  * over the (cell, gene) entries each (OpenMP over genes, vectorised over genes). The formulas
- * are those of scbasis/nn/_families.py; scbasis/nn/_native_kernel.py compiles and calls this.
+ * are those of scbasis/nn/_families.py; pip install builds this (pyproject.toml) and
+ * scbasis/nn/_native_kernel.py calls it.
  *
  * Per cell i and gene j, with F_k = integrals[i, k d + j] and T = moment[i, j]:
  *   increasing  x0_j + F_1
@@ -14,13 +15,25 @@
  */
 #include <float.h>
 #include <math.h>
+
+/* glibc's libmvec vector variants of expf and logf, which <math.h> declares only under
+ * -ffast-math: declared here, so that the loops vectorise while IEEE semantics hold (a NaN or
+ * an Inf in the inputs reaches the outputs). */
+#if defined(__x86_64__) && defined(__GLIBC__)
+__attribute__((__simd__("notinbranch"))) float expf(float);
+__attribute__((__simd__("notinbranch"))) float logf(float);
+#endif
+
+/* max(a, 0) that vectorises without -ffinite-math-only (fmaxf does not); 0 for a NaN, whose
+ * NaN the softplus it is part of still returns through its logarithm */
+static inline float positive_part(float a) { return a > 0.f ? a : 0.f; }
 #include <stdint.h>
 #include <stdlib.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-static inline float softplus(float a) { return fmaxf(a, 0.f) + logf(1.f + expf(-fabsf(a))); }
+static inline float softplus(float a) { return positive_part(a) + logf(1.f + expf(-fabsf(a))); }
 
 /* x, or 0 if x is subnormal. Matrix products with subnormal operands run many times slower
  * on x86 CPUs, and the transient's gradients underflow where a sigmoid does: flushed here,
@@ -32,7 +45,7 @@ static inline float softplus_sigmoid(float a, float *sigmoid)
 {
     const float e = expf(-fabsf(a));
     *sigmoid = (a >= 0.f ? 1.f : e) / (1.f + e);
-    return fmaxf(a, 0.f) + logf(1.f + e);
+    return positive_part(a) + logf(1.f + e);
 }
 
 void families_forward(const float *restrict z, const float *restrict integrals,

@@ -1,4 +1,4 @@
-"""scbasis's compiled kernels: built on first use, used wherever they can run.
+"""scbasis's compiled kernels, built when scbasis is installed and used wherever they can run.
 
 * ``_negative_binomial_kernel.c``: the NB / ZINB log-likelihood of a minibatch under every
   family and every derivative the training step needs, the family-dependent terms in one
@@ -8,54 +8,47 @@
 * ``_families_kernel.c``: BasisDeVAE's three families from the decoder's integrals, forward and
   backward (``benchmarks/families_kernel.py``).
 
-They are compiled once per machine into one library in ``pooch.os_cache("scbasis") /
-"kernels"`` and loaded with :mod:`ctypes`. They run on ``torch.get_num_threads()`` OpenMP
+``pip install`` compiles both sources into one shared library per instruction set,
+:data:`KERNEL_MODULES` (``pyproject.toml``, optional extensions: where they cannot be built,
+scbasis installs without them). They are compiled with IEEE semantics (no ``-ffast-math``), so a
+NaN or an Inf in their inputs reaches their outputs, and loaded with :mod:`ctypes`, with every
+function's signature declared in :func:`_load`. They run on ``torch.get_num_threads()`` OpenMP
 threads from the pool of the ``libgomp.so.1`` that PyTorch's Linux wheels load, so that their
 threads and PyTorch's do not compete for the cores. They are used for float32 tensors on the
-CPU of x86-64 Linux machines with glibc 2.22 or newer, an AVX2 or AVX-512 CPU and a C compiler
-(``$CC``, else ``gcc``). Anywhere else, or with ``SCBASIS_NATIVE_KERNEL=0`` in the environment,
-the torch implementations are used; both give the same values and gradients (tested).
+CPU of x86-64 Linux machines with glibc 2.22 or newer and an AVX2 or AVX-512 CPU. Anywhere
+else, where they were not built, or with ``SCBASIS_NATIVE_KERNEL=0`` in the environment, the
+torch implementations are used; both give the same values and gradients (tested).
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
+import importlib.util
 import logging
 import os
 import platform
-import shutil
-import subprocess
 import sys
-import tempfile
 from functools import lru_cache
-from pathlib import Path
 
-import pooch
 import torch
 
 logger = logging.getLogger(__name__)
 
-#: The C sources, compiled into one shared library.
-SOURCES = tuple(
-    Path(__file__).with_name(name)
-    for name in ("_negative_binomial_kernel.c", "_families_kernel.c")
-)
 #: Environment variable that turns the compiled kernel off when set to ``0``.
 SWITCH = "SCBASIS_NATIVE_KERNEL"
-# instruction sets per torch CPU capability; the loop is only worth compiling with wide vectors
-_ISA_FLAGS = {
-    "AVX512": ["-mavx2", "-mfma", "-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx512bw"],
-    "AVX2": ["-mavx2", "-mfma"],
+#: The compiled library for each torch CPU capability (built by ``pip install``).
+KERNEL_MODULES = {
+    "AVX512": "scbasis.nn._kernels_avx512",
+    "AVX2": "scbasis.nn._kernels_avx2",
 }
 
 
 def native_kernel_available() -> bool:
     """Whether the compiled kernels (NB / ZINB likelihood, BasisDeVAE's families) are used.
 
-    Compiles them on the first call if needed (a few seconds). ``False`` off x86-64
-    Linux with glibc, without AVX2, without a C compiler, or with ``SCBASIS_NATIVE_KERNEL=0``;
-    the likelihood is then computed with torch operations (same results, slower).
+    ``False`` off x86-64 Linux with glibc, without AVX2, where scbasis was installed without
+    them (no C compiler at install time), or with ``SCBASIS_NATIVE_KERNEL=0``; the likelihood
+    is then computed with torch operations (same results, slower).
     """
     return os.environ.get(SWITCH, "1") != "0" and _load() is not None
 
@@ -76,57 +69,33 @@ def _unsupported_reason() -> str | None:
     if libc != "glibc" or tuple(int(part) for part in version.split(".")[:2]) < (2, 22):
         return f"it needs glibc >= 2.22 for vector math, found {libc or 'none'} {version}"
     capability = torch.backends.cpu.get_cpu_capability()
-    if capability not in _ISA_FLAGS:
+    if capability not in KERNEL_MODULES:
         return f"it needs an AVX2 or AVX-512 CPU, torch reports {capability}"
     return None
 
 
-def _compile(compiler: str, flags: list[str], library: Path) -> None:
-    """Compile :data:`SOURCES` into the shared library ``library`` (written atomically).
-
-    The object is compiled with ``-ffast-math`` (which enables libmvec's vector functions) but
-    linked without it, so that loading the library does not switch the whole process to
-    flush-to-zero arithmetic.
-    """
-    library.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=library.parent) as build:
-        objects = [str(Path(build) / f"{source.stem}.o") for source in SOURCES]
-        shared = Path(build) / "kernels.so"
-        options = ["-O3", "-ffast-math", "-fopenmp", "-fPIC", *flags]
-        commands = [
-            [compiler, *options, "-c", str(source), "-o", obj]
-            for source, obj in zip(SOURCES, objects, strict=True)
-        ]
-        commands.append([compiler, "-shared", "-fopenmp", *objects, "-o", str(shared), "-lm"])
-        for command in commands:
-            subprocess.run(command, check=True, capture_output=True, text=True)
-        os.replace(shared, library)
-
-
 @lru_cache(maxsize=1)
 def _load() -> ctypes.CDLL | None:
-    """Build (once per machine) and load the kernel; ``None`` where it cannot be used."""
+    """Load the installed kernel library for this CPU; ``None`` where it cannot be used."""
     reason = _unsupported_reason()
-    compiler = shutil.which(os.environ.get("CC", "gcc"))
-    if reason is None and compiler is None:
-        reason = "no C compiler was found (set CC or install gcc)"
+    spec = None
+    if reason is None:
+        spec = importlib.util.find_spec(KERNEL_MODULES[torch.backends.cpu.get_cpu_capability()])
+        if spec is None or spec.origin is None:
+            reason = (
+                "scbasis was installed without them (no C compiler at install time); "
+                "reinstall it with gcc on the PATH to use them"
+            )
     if reason is not None:
         logger.info("Compiled kernels not used: %s.", reason)
         return None
-    flags = _ISA_FLAGS[torch.backends.cpu.get_cpu_capability()]
-    sources = [source.read_text() for source in SOURCES]
-    key = hashlib.sha256("\0".join([*sources, compiler, *flags]).encode()).hexdigest()
-    library = Path(pooch.os_cache("scbasis")) / "kernels" / f"scbasis_{key[:16]}.so"
     try:
-        if not library.exists():
-            _compile(compiler, flags, library)
-        kernel = ctypes.CDLL(str(library))
-    except (OSError, subprocess.CalledProcessError) as error:
-        detail = getattr(error, "stderr", None) or error
+        kernel = ctypes.CDLL(spec.origin)
+    except OSError as error:
         logger.warning(
-            "Could not build the compiled kernels (%s); using the torch "
-            "implementations, which are slower.",
-            detail,
+            "Could not load the compiled kernels (%s); using the torch implementations, which "
+            "are slower.",
+            error,
         )
         return None
     pointer, size, flag = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int

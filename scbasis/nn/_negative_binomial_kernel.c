@@ -1,7 +1,7 @@
 /*
  * The NB / ZINB log-likelihood of a minibatch under K families' means, and its derivatives, in
- * vectorised passes over the entries and in parallel over the cells (OpenMP). The file is
- * compiled and called by scbasis/nn/_native_kernel.py.
+ * vectorised passes over the entries and in parallel over the cells (OpenMP). pip install builds
+ * it (pyproject.toml) and scbasis/nn/_native_kernel.py calls it.
  *
  * With u = log mu - log theta and s = softplus(u), the family-dependent term of entry
  * (i, j, family k) is
@@ -22,12 +22,24 @@
  *   terms[i,k,j]        t_ikj, the family-dependent terms                        (N, K, d)
  * Every array is C-contiguous float32. Both count cases are computed and selected, so that the
  * per-family loop has no branches and the compiler vectorises it with the vector expf / logf
- * of glibc's libmvec under -ffast-math. Linked against libgomp.so.1, the kernel shares the
+ * of glibc's libmvec (declared below). Linked against libgomp.so.1, the kernel shares the
  * OpenMP thread pool of the libgomp.so.1 that PyTorch's wheels load, so its threads do not
  * compete with PyTorch's. Returns 0, or 1 if memory could not be allocated.
  */
 #define _GNU_SOURCE /* lgammaf_r, the thread-safe lgammaf */
 #include <math.h>
+
+/* glibc's libmvec vector variants of expf and logf, which <math.h> declares only under
+ * -ffast-math: declared here, so that the loops vectorise while IEEE semantics hold (a NaN or
+ * an Inf in the inputs reaches the outputs). */
+#if defined(__x86_64__) && defined(__GLIBC__)
+__attribute__((__simd__("notinbranch"))) float expf(float);
+__attribute__((__simd__("notinbranch"))) float logf(float);
+#endif
+
+/* max(a, 0) that vectorises without -ffinite-math-only (fmaxf does not); 0 for a NaN, whose
+ * NaN the softplus it is part of still returns through its logarithm */
+static inline float positive_part(float a) { return a > 0.f ? a : 0.f; }
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -84,7 +96,7 @@ int negative_binomial_terms(const float *restrict x, const float *restrict log_m
             for (int64_t j = 0; j < d; ++j) {
                 const float count = row_x[j], u = row_log_mean[j] - log_theta[j];
                 const float e = expf(-fabsf(u));
-                const float s = fmaxf(u, 0.f) + logf(1.f + e);
+                const float s = positive_part(u) + logf(1.f + e);
                 const float sigmoid_u = (u >= 0.f ? 1.f : e) / (1.f + e);
                 /* x = 0 under ZINB: softplus(v) and its derivative sigmoid(v) (the gate) */
                 const float pi = zero_inflated ? row_pi[j] : 0.f;
@@ -92,7 +104,7 @@ int negative_binomial_terms(const float *restrict x, const float *restrict log_m
                 const float e_v = expf(-fabsf(v));
                 const float gate = zero_inflated ? (v >= 0.f ? 1.f : e_v) / (1.f + e_v) : 1.f;
                 const float zero_term =
-                    zero_inflated ? fmaxf(v, 0.f) + logf(1.f + e_v) : -theta[j] * s;
+                    zero_inflated ? positive_part(v) + logf(1.f + e_v) : -theta[j] * s;
                 const int positive = count > 0.f;
                 const float t = positive ? count * u - (theta[j] + count) * s : zero_term;
                 const float d_u = positive ? count - (theta[j] + count) * sigmoid_u
@@ -115,7 +127,7 @@ int negative_binomial_terms(const float *restrict x, const float *restrict log_m
                 const float pi = row_pi[j];
                 const int positive = row_x[j] > 0.f;
                 const float e = expf(-fabsf(pi));
-                gate_total -= fmaxf(-pi, 0.f) + logf(1.f + e) + (positive ? pi : 0.f);
+                gate_total -= positive_part(-pi) + logf(1.f + e) + (positive ? pi : 0.f);
                 row_d_pi[j] += (pi <= 0.f ? 1.f : e) / (1.f + e) - (positive ? 1.f : 0.f);
             }
             total += gate_total;
