@@ -64,20 +64,12 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
     n_quadrature
         Nodes of the quadrature rule; ``None`` takes its default (48 Chebyshev nodes, or the
         papers' 15 Gauss-Legendre nodes).
-    quadrature
-        ``"chebyshev"`` (default; the network is evaluated once per minibatch at shared nodes)
-        or ``"gauss_legendre"`` (the papers' per-cell rule, kept as reference).
     quadrature_tolerance
         Error tolerance of the Chebyshev rule: outputs of the network whose estimated error
         exceeds it (relative to the output's largest value) are evaluated again at up to 8
         times the nodes (see :class:`~scbasis.nn.ChebyshevQuadrature`). ``None`` keeps
         ``n_quadrature`` nodes for every output: faster late in training, less accurate for
         genes that switch sharply.
-    likelihood_path
-        ``"fused"`` (default; family-independent likelihood terms once per cell and gene, only
-        at non-zero counts) or ``"reference"`` (every family through scvi-tools'
-        distributions). ``quadrature="gauss_legendre", likelihood_path="reference"`` is the
-        straightforward implementation of the papers, kept for tests and benchmarks.
     alpha
         Dirichlet concentration of the clustering prior.
     beta
@@ -95,6 +87,11 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
         softplus(...))``, a lower bound on how fast a transient falls away from its peak (in
         units of the prior's standard deviation). ``None`` takes 1 for count likelihoods and
         the paper's 0 for Gaussian data.
+    **module_kwargs
+        Further :class:`~scbasis.module.BasisDeVAEModule` arguments. The papers' straightforward
+        implementation, kept as a reference for tests and benchmarks, is
+        ``quadrature="gauss_legendre", likelihood_path="reference"`` (the papers' per-cell
+        Gauss-Legendre rule, and every family's likelihood through scvi-tools' distributions).
 
     Notes
     -----
@@ -130,9 +127,7 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
         n_hidden: int = 64,
         likelihood: Literal["zinb", "nb", "poisson", "gaussian"] = "zinb",
         n_quadrature: int | None = None,
-        quadrature: Literal["chebyshev", "gauss_legendre"] = "chebyshev",
         quadrature_tolerance: float | None = DEFAULT_QUADRATURE_TOLERANCE,
-        likelihood_path: Literal["fused", "reference"] = "fused",
         alpha: float = 0.1,
         beta: float = 1.0,
         gamma: float = 1.0,
@@ -175,10 +170,8 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
             n_layers_decoder=n_layers_decoder,
             activation=activation,
             likelihood=likelihood,
-            quadrature=quadrature,
             n_quadrature=n_quadrature,
             quadrature_tolerance=quadrature_tolerance,
-            likelihood_path=likelihood_path,
             alpha=alpha,
             beta=beta,
             gamma=gamma,
@@ -190,8 +183,9 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
         )
         #: Family names, in the order of the module's curve columns.
         self.families = tuple(self.module.families)
+        rule = getattr(self.module.decoder, "quadrature", None)
         decoder_summary = (
-            f"quadrature: {quadrature} ({self.module.decoder.quadrature.n_nodes} nodes)"
+            f"quadrature: {type(rule).__name__} ({rule.n_nodes} nodes)"
             if decoder == "network"
             else f"sigmoid basis ({self.module.decoder.basis.n_functions} functions)"
         )

@@ -54,13 +54,14 @@ class BasisVAE(ClusteredPseudotimeModel):
     min_lambda, max_lambda
         Bounds on ``lambda`` (the reference implementation: ``[0.25, 1.75]``; the BasisDeVAE
         paper's looser variant: ``[0.1, 3]``).
-    likelihood_path
-        ``"fused"`` (default) or ``"reference"``.
     n_layers_encoder
         Hidden layers of the encoder.
     activation
         Hidden activation of the basis network (the reference implementation: softplus; tanh
         separated the groups of the reference's toy data more reliably in our runs).
+    **module_kwargs
+        Further :class:`~scbasis.module.BasisVAEModule` arguments (e.g. the reference
+        likelihood path ``likelihood_path="reference"``, kept for tests and benchmarks).
 
     Notes
     -----
@@ -100,7 +101,6 @@ class BasisVAE(ClusteredPseudotimeModel):
         max_delta: float = 1.5,
         min_lambda: float = 0.25,
         max_lambda: float = 1.75,
-        likelihood_path: Literal["fused", "reference"] = "fused",
         n_layers_encoder: int = 1,
         activation: str = "tanh",
         **module_kwargs,
@@ -124,7 +124,6 @@ class BasisVAE(ClusteredPseudotimeModel):
             activation=activation,
             basis_network=basis_network,
             likelihood=likelihood,
-            likelihood_path=likelihood_path,
             scale_invariance=scale_invariance,
             translation_invariance=translation_invariance,
             inference=inference,

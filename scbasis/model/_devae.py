@@ -90,16 +90,19 @@ class DeVAE(PseudotimeModel):
     likelihood
         ``"gaussian"`` (default), ``"nb"``, ``"zinb"``, ``"poisson"`` (raw counts, means scaled by
         each cell's library size) or ``"bernoulli"``.
-    quadrature, n_quadrature, quadrature_tolerance
-        Quadrature rule of the derivative decoder (see :class:`BasisDeVAE`).
-    likelihood_path
-        ``"fused"`` (default) or ``"reference"``.
+    n_quadrature, quadrature_tolerance
+        Nodes and error tolerance of the derivative decoder's quadrature rule (see
+        :class:`BasisDeVAE`).
     beta
         Weight of ``KL(q(z) || p(z))``.
     n_layers_encoder, n_layers_decoder
         Hidden layers of the encoder and of the decoder networks.
     activation
         Hidden activation of the decoder networks.
+    **module_kwargs
+        Further :class:`~scbasis.module.DeVAEModule` arguments (e.g. the reference
+        implementation's ``quadrature="gauss_legendre", likelihood_path="reference"``, kept
+        for tests and benchmarks).
 
     Examples
     --------
@@ -120,10 +123,8 @@ class DeVAE(PseudotimeModel):
         decoder: Literal["derivative", "mlp", "linear"] = "derivative",
         n_hidden: int = 64,
         likelihood: Literal["gaussian", "nb", "zinb", "poisson", "bernoulli"] = "gaussian",
-        quadrature: Literal["chebyshev", "gauss_legendre"] = "chebyshev",
         n_quadrature: int | None = None,
         quadrature_tolerance: float | None = DEFAULT_QUADRATURE_TOLERANCE,
-        likelihood_path: Literal["fused", "reference"] = "fused",
         beta: float = 1.0,
         n_layers_encoder: int = 1,
         n_layers_decoder: int = 1,
@@ -159,10 +160,8 @@ class DeVAE(PseudotimeModel):
             n_layers_decoder=n_layers_decoder,
             activation=activation,
             likelihood=likelihood,
-            quadrature=quadrature,
             n_quadrature=n_quadrature,
             quadrature_tolerance=quadrature_tolerance,
-            likelihood_path=likelihood_path,
             beta=beta,
             x0_init=self._initial_intercepts(likelihood),
             **module_kwargs,
