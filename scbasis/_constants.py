@@ -1,12 +1,22 @@
-"""Keys of what scbasis writes into AnnData objects, shared by the models, ``pl`` and the demo.
+"""Keys of the modules' outputs and of what scbasis writes into AnnData objects, shared by the
+modules, the models, ``pl`` and the demo.
 
-As scvi-tools' ``REGISTRY_KEYS``: named constants instead of repeated string literals.
-:func:`result_key` joins a model's ``key_added`` prefix and a suffix of :data:`RESULT_KEYS`.
+As scvi-tools' ``REGISTRY_KEYS`` and ``MODULE_KEYS``: named constants instead of repeated string
+literals. :func:`result_key` joins a model's ``key_added`` prefix and a suffix of
+:data:`RESULT_KEYS`.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
+
+
+class _ModuleKeys(NamedTuple):
+    """Keys of the modules' outputs beside scvi-tools' ``MODULE_KEYS`` (``qz``, ``z``,
+    ``library``, ``px``)."""
+
+    PX_FAMILIES_KEY: str = "px_families"  # generative: likelihood parameters per family
+    LOG_TOTAL_KEY: str = "log_total"  # inference: observed log totals (library trend)
 
 
 class _ResultKeys(NamedTuple):
@@ -32,6 +42,7 @@ class _TrendKeys(NamedTuple):
     CONSTRAINT: str = "constraint"  # var, DeVAE
 
 
+SCBASIS_MODULE_KEYS = _ModuleKeys()
 RESULT_KEYS = _ResultKeys()
 TREND_KEYS = _TrendKeys()
 

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 from scipy import special, stats
+from scvi.module._constants import MODULE_KEYS  # where scvi-tools own modules take it
 
+from scbasis._constants import SCBASIS_MODULE_KEYS
 from scbasis.module import BasisDeVAEModule
 from scbasis.nn import collapsed_dirichlet_categorical, expected_log_q
 
@@ -67,8 +69,9 @@ def test_every_loss_term_matches_numpy(likelihood, decoder):
             module.decoder.peak_raw.normal_()
     tensors = {"X": torch.as_tensor(x)}
     inference, generative, loss = module(tensors, loss_kwargs={"kl_weight": 0.6, "n_obs": n_obs})
-    out = {k: v.detach().numpy() for k, v in generative.items()}
-    out["mean"] = module.mean(generative).detach().numpy()
+    parameters = generative[SCBASIS_MODULE_KEYS.PX_FAMILIES_KEY]
+    out = {k: v.detach().numpy() for k, v in parameters.items()}
+    out["mean"] = module.mean(parameters).detach().numpy()
     phi = module.phi.detach().numpy()
     log_p = _numpy_log_likelihood(x, likelihood, out)
     reconstruction = -np.einsum("idk,dk->i", log_p, phi)
@@ -109,5 +112,10 @@ def test_count_means_scale_with_library_size():
     module = BasisDeVAEModule(5, n_hidden=4, likelihood="nb").double()
     z = torch.tensor([[0.3], [0.3]], dtype=torch.float64)
     library = torch.log(torch.tensor([[1000.0], [2000.0]], dtype=torch.float64))
-    mean = module.mean(module.generative(z, library))
+    outputs = module.generative(z, library)
+    mean = module.mean(outputs[SCBASIS_MODULE_KEYS.PX_FAMILIES_KEY])
     torch.testing.assert_close(mean[1], 2 * mean[0])
+    px = outputs[MODULE_KEYS.PX_KEY]  # each gene under its most probable family
+    best = module.phi.argmax(1)
+    torch.testing.assert_close(px.mu, mean[:, torch.arange(5), best])
+    torch.testing.assert_close(px.scale, px.mu / torch.exp(library))

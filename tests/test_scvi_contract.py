@@ -100,3 +100,65 @@ def test_inherited_vaemixin_metrics(trained, model_cls):
     assert np.isfinite(model.get_marginal_ll(n_mc_samples=2))
     reconstruction = model.get_reconstruction_error()
     assert all(np.isfinite(v) for v in reconstruction.values())
+
+
+@pytest.mark.parametrize("model_cls", list(MODELS), ids=lambda c: c.__name__)
+def test_expression_methods_read_px(trained, model_cls):
+    """RNASeqMixin's methods on px: each gene under its most probable family."""
+    adata, models = trained
+    model = models[model_cls]
+    torch.manual_seed(0)
+    frequencies = model.get_normalized_expression(library_size=1, return_numpy=True)
+    torch.manual_seed(0)  # the same draws of z
+    parameters = model.get_likelihood_parameters()
+    assert frequencies.shape == parameters["mean"].shape == adata.shape
+    assert parameters["dispersions"].shape == adata.shape
+    # the mean is the normalised expression times one library size per cell
+    library = parameters["mean"] / frequencies
+    np.testing.assert_allclose(library, library[:, :1].repeat(adata.n_vars, 1), rtol=1e-4)
+    if model.module.library_trend is None:  # observed library: the cell's total count
+        totals = np.asarray(adata.X.sum(1)).ravel()
+        np.testing.assert_allclose(library[:, 0], totals, rtol=1e-4)
+    if model.module.likelihood == "zinb":
+        assert parameters["dropout"].shape == adata.shape
+    frame = model.get_normalized_expression(library_size=1e4, n_samples=3)
+    assert list(frame.columns) == list(adata.var_names) and np.all(frame.to_numpy() > 0)
+
+
+@pytest.mark.parametrize("model_cls", list(MODELS), ids=lambda c: c.__name__)
+def test_posterior_predictive_sample(trained, model_cls):
+    adata, models = trained
+    samples = models[model_cls].posterior_predictive_sample(n_samples=2).todense()
+    assert samples.shape == (adata.n_obs, adata.n_vars, 2)
+    assert np.all(samples >= 0) and np.all(samples == np.round(samples))
+    # counts of the same order as the data's, gene by gene
+    observed = np.asarray(adata.X.mean(0)).ravel()
+    simulated = samples.mean(axis=(0, 2))
+    assert np.corrcoef(np.log1p(observed), np.log1p(simulated))[0, 1] > 0.8
+
+
+@pytest.mark.parametrize("model_cls", list(MODELS), ids=lambda c: c.__name__)
+def test_differential_expression(trained, model_cls):
+    adata, models = trained
+    adata.obs["phase"] = np.where(adata.obs["true_time"] > 0.5, "late", "early")
+    result = models[model_cls].differential_expression(
+        groupby="phase", group1="late", group2="early", mode="change"
+    )
+    assert set(result.index) == set(adata.var_names)
+    assert np.all(np.isfinite(result["lfc_mean"])) and np.all(result["proba_de"].between(0, 1))
+
+
+def test_expression_methods_refuse_other_likelihoods():
+    adata = scbasis.data.simulate_trajectory(80, 6, {"increasing": 1.0}, seed=1)
+    adata.X = np.log1p(adata.X.toarray())
+    DeVAE.setup_anndata(adata)
+    model = DeVAE(adata, n_hidden=8, likelihood="gaussian")
+    with pytest.raises(NotImplementedError, match=r"likelihood='gaussian'.*get_gene_trends"):
+        model.get_likelihood_parameters()
+    with pytest.raises(NotImplementedError, match="differential_expression"):
+        model.differential_expression(groupby="batch")
+    with pytest.raises(NotImplementedError, match="observed"):
+        model.get_latent_library_size()
+    # Gaussian px: the normalised expression is the decoder's mean
+    assert model.get_normalized_expression().shape == adata.shape
+    assert model.posterior_predictive_sample().shape == adata.shape

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -17,8 +18,9 @@ from scvi.utils import setup_anndata_dsp
 
 from scbasis._constants import RESULT_KEYS, TREND_KEYS, result_key
 from scbasis.nn import check_likelihood
-from scbasis.train import PseudotimeTrainingPlan
+from scbasis.train import PseudotimeTrainingPlan, fused_adam
 
+from ._expression import ExpressionMixin
 from ._getters import PseudotimeGettersMixin
 from ._orientation import Root, orientation_from_root, root_mask
 from ._results import ResultKey, ResultsMixin
@@ -28,6 +30,7 @@ from ._validation import initial_intercepts, validate_data, validate_setup
 class PseudotimeModel(
     ResultsMixin,
     PseudotimeGettersMixin,
+    ExpressionMixin,
     VAEMixin,
     UnsupervisedTrainingMixin,
     BaseModelClass,
@@ -128,6 +131,10 @@ class PseudotimeModel(
     ):
         """Train the model with Adam, annealing ``(beta, gamma)`` linearly from 0.
 
+        Adam runs in PyTorch's fused implementation (:func:`~scbasis.train.fused_adam`), passed
+        to scvi-tools' training plan as ``optimizer="Custom"``; ``plan_kwargs`` naming another
+        ``optimizer`` (``"Adam"``, ``"AdamW"``) or an ``optimizer_creator`` take precedence.
+
         Parameters
         ----------
         max_epochs
@@ -160,6 +167,13 @@ class PseudotimeModel(
             "n_steps_kl_warmup": None,
             **(plan_kwargs or {}),
         }
+        if plan.setdefault("optimizer", "Custom") == "Custom":
+            plan.setdefault(
+                "optimizer_creator",
+                partial(
+                    fused_adam, lr=plan["lr"], eps=plan["eps"], weight_decay=plan["weight_decay"]
+                ),
+            )
         return super().train(
             max_epochs=max_epochs,
             batch_size=batch_size,

@@ -116,13 +116,17 @@ class FamilyFitMixin:
             z = torch.as_tensor(latent[order[start : start + batch_size]], device=device)
             yield {k: v.to(device) for k, v in tensors.items()}, z[:, None].float()
 
-    def _generative_at(self, tensors: dict[str, torch.Tensor], z: torch.Tensor) -> dict:
+    def _parameters_at(
+        self, tensors: dict[str, torch.Tensor], z: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The likelihood's parameters under every family with the cells held at ``z``."""
         module = self.module
         observed = module.observed_log_library(
             tensors[REGISTRY_KEYS.X_KEY], tensors.get(REGISTRY_KEYS.SIZE_FACTOR_KEY)
         )
         library = observed - module.library_correction(z)[:, None]
-        return module.generative(z, library, tensors.get(REGISTRY_KEYS.BATCH_KEY))
+        link = module.decode(z)
+        return module.observation_parameters(link, library, tensors.get(REGISTRY_KEYS.BATCH_KEY))
 
     def _fit_family_curves(
         self, cells: np.ndarray, latent: np.ndarray, max_epochs: int, lr: float, batch_size: int
@@ -143,9 +147,9 @@ class FamilyFitMixin:
         for _ in range(max_epochs):
             total, n_cells = 0.0, 0
             for tensors, z in self._batches(cells, latent, batch_size, rng):
-                outputs = self._generative_at(tensors, z)
+                parameters = self._parameters_at(tensors, z)
                 x = tensors[REGISTRY_KEYS.X_KEY]
-                loss = -module.cell_log_likelihood(x, outputs, equal).mean()
+                loss = -module.cell_log_likelihood(x, parameters, equal).mean()
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -179,8 +183,8 @@ class FamilyFitMixin:
         module = self.module
         total = products = None
         for tensors, z in self._batches(cells, latent, batch_size):
-            outputs = self._generative_at(tensors, z)
-            per_cell = module.family_log_likelihood(tensors[REGISTRY_KEYS.X_KEY], outputs)
+            parameters = self._parameters_at(tensors, z)
+            per_cell = module.family_log_likelihood(tensors[REGISTRY_KEYS.X_KEY], parameters)
             per_cell = per_cell.double()  # (N, d, K)
             batch_total = per_cell.sum(0)
             batch_products = torch.einsum("ndk,ndl->dkl", per_cell, per_cell)

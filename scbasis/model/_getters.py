@@ -10,8 +10,9 @@ import pandas as pd
 import torch
 from anndata import AnnData
 from scvi import REGISTRY_KEYS
+from scvi.module._constants import MODULE_KEYS  # where scvi-tools own modules take it
 
-from scbasis._constants import TREND_KEYS
+from scbasis._constants import SCBASIS_MODULE_KEYS, TREND_KEYS
 
 from ._validation import registered_matrix
 
@@ -212,12 +213,13 @@ class PseudotimeGettersMixin:
         adata = self._validate_anndata(adata)
         values = []
         for tensors, inference_outputs in self._encode(adata, indices, batch_size):
-            z = inference_outputs["qz"].loc
+            z = inference_outputs[MODULE_KEYS.QZ_KEY].loc
             generative_outputs = self.module.generative(
-                z, inference_outputs["library"], tensors.get(REGISTRY_KEYS.BATCH_KEY)
+                z, inference_outputs[MODULE_KEYS.LIBRARY_KEY], tensors.get(REGISTRY_KEYS.BATCH_KEY)
             )
+            parameters = generative_outputs[SCBASIS_MODULE_KEYS.PX_FAMILIES_KEY]
             x = tensors[REGISTRY_KEYS.X_KEY].to(z.device)
-            values.append(self.module.cell_log_likelihood(x, generative_outputs).cpu())
+            values.append(self.module.cell_log_likelihood(x, parameters).cpu())
         per_cell = torch.cat(values).numpy()
         return per_cell if return_per_cell else float(per_cell.sum())
 
@@ -295,7 +297,8 @@ class PseudotimeGettersMixin:
         outputs = self.module.generative(
             z, self._log_library(z, size), self._batch_index(batch, n_points)
         )
-        mean = self.module.mean(outputs).cpu().numpy()[:, gene_idx]  # module's family columns
+        parameters = outputs[SCBASIS_MODULE_KEYS.PX_FAMILIES_KEY]
+        mean = self.module.mean(parameters).cpu().numpy()[:, gene_idx]  # module's family columns
         best = self._best_family()[gene_idx]
         trends = AnnData(
             X=np.take_along_axis(mean, best[None, :, None], axis=2)[..., 0],
@@ -309,58 +312,3 @@ class PseudotimeGettersMixin:
 
     def _annotate_trends(self, trends: AnnData, mean: np.ndarray, gene_idx: np.ndarray) -> None:
         """Add model-specific annotations to the AnnData of :meth:`get_gene_trends`."""
-
-    @torch.inference_mode()
-    def get_normalized_expression(
-        self,
-        adata: AnnData | None = None,
-        indices: Sequence[int] | None = None,
-        gene_list: Sequence[str] | None = None,
-        library_size: float = 1.0,
-        transform_batch: str | None = None,
-        batch_size: int | None = None,
-    ) -> pd.DataFrame:
-        """Denoised expression of each cell at its posterior-mean pseudotime.
-
-        Each feature follows its most probable family. Count models give the mean before
-        zero-inflation for a cell of ``library_size`` counts (1: expression frequencies);
-        Gaussian models give the decoder's mean, Bernoulli models probabilities.
-
-        Parameters
-        ----------
-        adata
-            AnnData with the model's features; the model's own if ``None``.
-        indices
-            Cells of ``adata`` to use; all if ``None``.
-        gene_list
-            Features to return; all if ``None``.
-        library_size
-            Library size of the expression (count models).
-        transform_batch
-            Give every cell this batch's offsets; each cell's own batch if ``None``.
-        batch_size
-            Minibatch size.
-
-        Returns
-        -------
-        DataFrame cells x features.
-        """
-        adata = self._validate_anndata(adata)
-        gene_idx = self._gene_indices(gene_list)
-        best = torch.as_tensor(self._best_family())
-        chunks = []
-        for tensors, inference_outputs in self._encode(adata, indices, batch_size):
-            z = inference_outputs["qz"].loc
-            batch_index = (
-                tensors.get(REGISTRY_KEYS.BATCH_KEY)
-                if transform_batch is None
-                else self._batch_index(transform_batch, z.shape[0])
-            )
-            outputs = self.module.generative(z, self._log_library(z, library_size), batch_index)
-            mean = self.module.mean(outputs).cpu()
-            chunks.append(mean.gather(2, best.expand(mean.shape[0], -1)[..., None])[..., 0])
-        values = torch.cat(chunks).numpy()[:, gene_idx]
-        obs_names = adata.obs_names if indices is None else adata.obs_names[np.asarray(indices)]
-        return pd.DataFrame(
-            values, index=obs_names, columns=self.adata_manager.adata.var_names[gene_idx]
-        )

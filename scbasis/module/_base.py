@@ -7,11 +7,13 @@ import math
 
 import torch
 from scvi import REGISTRY_KEYS
+from scvi.module._constants import MODULE_KEYS  # where scvi-tools own modules take it
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from scvi.nn import Encoder
 from torch import nn
-from torch.distributions import Normal, kl_divergence
+from torch.distributions import Distribution, Normal, kl_divergence
 
+from scbasis._constants import SCBASIS_MODULE_KEYS
 from scbasis.nn import (
     COUNT_LIKELIHOODS,
     LIKELIHOODS,
@@ -187,20 +189,25 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
         reference = self.batch_offset_raw.new_zeros(1, self.batch_offset_raw.shape[1])
         return torch.cat([reference, self.batch_offset_raw])
 
+    @property
+    def gene_likelihood(self) -> str:
+        """The likelihood, under the name scvi-tools' expression methods read."""
+        return self.likelihood
+
     def _get_inference_input(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {
-            "x": tensors[REGISTRY_KEYS.X_KEY],
-            "batch_index": tensors.get(REGISTRY_KEYS.BATCH_KEY),
-            "size_factor": tensors.get(REGISTRY_KEYS.SIZE_FACTOR_KEY),
+            MODULE_KEYS.X_KEY: tensors[REGISTRY_KEYS.X_KEY],
+            MODULE_KEYS.BATCH_INDEX_KEY: tensors.get(REGISTRY_KEYS.BATCH_KEY),
+            MODULE_KEYS.SIZE_FACTOR_KEY: tensors.get(REGISTRY_KEYS.SIZE_FACTOR_KEY),
         }
 
     def _get_generative_input(
         self, tensors: dict[str, torch.Tensor], inference_outputs: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
         return {
-            "z": inference_outputs["z"],
-            "library": inference_outputs["library"],
-            "batch_index": tensors.get(REGISTRY_KEYS.BATCH_KEY),
+            MODULE_KEYS.Z_KEY: inference_outputs[MODULE_KEYS.Z_KEY],
+            MODULE_KEYS.LIBRARY_KEY: inference_outputs[MODULE_KEYS.LIBRARY_KEY],
+            MODULE_KEYS.BATCH_INDEX_KEY: tensors.get(REGISTRY_KEYS.BATCH_KEY),
         }
 
     @auto_move_data
@@ -209,6 +216,7 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
         x: torch.Tensor,
         batch_index: torch.Tensor | None = None,
         size_factor: torch.Tensor | None = None,
+        n_samples: int = 1,
     ) -> dict[str, torch.Tensor | Normal]:
         """Encode cells into ``q(z | x)`` and sample ``z``.
 
@@ -220,12 +228,16 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
             Batch of each cell ``(N, 1)``, an input of the encoder; batch 0 if ``None``.
         size_factor
             Per-cell size factors ``(N, 1)``; the observed total counts are used when ``None``.
+        n_samples
+            Samples of ``z`` per cell; more than one adds a leading sample axis ``S`` to ``z``
+            and ``library``.
 
         Returns
         -------
-        ``qz`` (Normal over ``(N, p)``), a sample ``z`` ``(N, p)`` and the log library size
-        ``library`` ``(N, 1)`` (zeros for non-count likelihoods); with the library trend also
-        the log total counts ``log_total`` ``(N, 1)``.
+        ``qz`` (Normal over ``(N, p)``), a sample ``z`` (``(N, p)`` or ``(S, N, p)``) and the
+        log library size ``library`` (``(N, 1)`` or ``(S, N, 1)``; zeros for non-count
+        likelihoods); with the library trend also the log total counts ``log_total``
+        ``(N, 1)``.
         """
         encoder_input = torch.log1p(x) if self.is_count_model else x
         if batch_index is None:
@@ -233,14 +245,15 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
         qz, z = self.encoder(encoder_input, batch_index)
         if self.training and self.data_range is not None:
             self.data_range.update(qz.loc[:, 0])
-        outputs = {"qz": qz, "z": z}
-        observed = self.observed_log_library(x, size_factor)
-        if self.library_trend is None:
-            outputs["library"] = observed
-        else:
-            outputs["log_total"] = observed
-            outputs["library"] = observed - self.library_correction(qz.loc.detach())[:, None]
-        return outputs
+        library = observed = self.observed_log_library(x, size_factor)
+        outputs = {MODULE_KEYS.QZ_KEY: qz}
+        if self.library_trend is not None:
+            outputs[SCBASIS_MODULE_KEYS.LOG_TOTAL_KEY] = observed
+            library = observed - self.library_correction(qz.loc.detach())[:, None]
+        if n_samples > 1:
+            z = qz.sample((n_samples,))
+            library = library.expand(n_samples, -1, -1)
+        return outputs | {MODULE_KEYS.Z_KEY: z, MODULE_KEYS.LIBRARY_KEY: library}
 
     def observed_log_library(
         self, x: torch.Tensor, size_factor: torch.Tensor | None = None
@@ -268,26 +281,39 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
         z: torch.Tensor,
         library: torch.Tensor,
         batch_index: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """Likelihood parameters of every feature under every family at ``z``.
+        transform_batch: int | None = None,
+    ) -> dict[str, Distribution | dict[str, torch.Tensor]]:
+        """The observation model at ``z``: per family, and per feature under its most probable
+        family.
 
         Parameters
         ----------
         z
-            Latent points ``(N, p)``.
+            Latent points ``(..., N, p)``.
         library
-            Log library sizes ``(N, 1)`` (ignored by non-count likelihoods).
+            Log library sizes ``(..., N, 1)`` (ignored by non-count likelihoods).
         batch_index
             Batch of each cell ``(N, 1)``; the reference batch (no offset) if ``None``.
+        transform_batch
+            Give every cell this batch's offsets instead (scvi-tools' expression methods).
 
         Returns
         -------
-        ``log_mean`` ``(N, d, K)`` for counts (the means themselves, which the fused training
-        loss does not need, come from :meth:`mean`), else ``mean`` (and for Bernoulli
-        ``logits``) ``(N, d, K)``; and the likelihood's other parameters: ``theta`` ``(d,)``,
-        ``zi_logits`` ``(N, d)`` (one value per gene), ``scale`` ``(d,)`` where they apply.
+        ``px``: ``p(x_ij | z_i)`` with each feature under its most probable family, a
+        distribution over ``(..., N, d)`` (:meth:`feature_distribution`: scvi-tools'
+        distributions for counts and Gaussian data); ``px_families``: the likelihood's
+        parameters under every family, ``(..., N, d, K)`` (:meth:`observation_parameters`), from
+        which the loss takes ``sum_k phi_jk log p(x_ij | z_i, k)``.
         """
-        return self.observation_parameters(self.decode(z), library, batch_index)
+        if transform_batch is not None:
+            batch_index = torch.full((z.shape[-2], 1), int(transform_batch), device=z.device)
+        link = self.decode(z.reshape(-1, z.shape[-1]))
+        link = link.reshape(*z.shape[:-1], *link.shape[-2:])
+        parameters = self.observation_parameters(link, library, batch_index)
+        return {
+            MODULE_KEYS.PX_KEY: self.feature_distribution(parameters, library),
+            SCBASIS_MODULE_KEYS.PX_FAMILIES_KEY: parameters,
+        }
 
     def loss(
         self,
@@ -321,8 +347,9 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
         """
         x = tensors[REGISTRY_KEYS.X_KEY]
         phi = self.phi
-        reconstruction = -self.cell_log_likelihood(x, generative_outputs, phi)
-        qz = inference_outputs["qz"]
+        parameters = generative_outputs[SCBASIS_MODULE_KEYS.PX_FAMILIES_KEY]
+        reconstruction = -self.cell_log_likelihood(x, parameters, phi)
+        qz = inference_outputs[MODULE_KEYS.QZ_KEY]
         kl_z = kl_divergence(qz, Normal(torch.zeros_like(qz.loc), torch.ones_like(qz.scale)))
         kl_z = kl_z.sum(-1)
         clustering, priors = self.clustering_terms(phi), self.prior_terms()
@@ -331,9 +358,10 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
         weighted_global = self.gamma * kl_weight * clustering_total + prior_total
         loss = torch.mean(reconstruction + self.beta * kl_weight * kl_z) + weighted_global / n_obs
         extra = clustering | priors
-        if "log_total" in inference_outputs:  # fits the trend; not a term of the ELBO
+        if SCBASIS_MODULE_KEYS.LOG_TOTAL_KEY in inference_outputs:  # fits the trend, not ELBO
             extra["library_trend"] = self.library_trend.loss(
-                inference_outputs["log_total"], self.data_range.normalise(qz.loc[:, 0])
+                inference_outputs[SCBASIS_MODULE_KEYS.LOG_TOTAL_KEY],
+                self.data_range.normalise(qz.loc[:, 0]),
             )
             loss = loss + extra["library_trend"]
         return LossOutput(
@@ -358,15 +386,39 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
         Per-cell estimates ``(N,)``, or their mean when ``return_mean``.
         """
         inference_outputs = self.inference(**self._get_inference_input(tensors))
-        qz, library = inference_outputs["qz"], inference_outputs["library"]
+        qz = inference_outputs[MODULE_KEYS.QZ_KEY]
+        library = inference_outputs[MODULE_KEYS.LIBRARY_KEY]
         x = tensors[REGISTRY_KEYS.X_KEY].to(qz.loc.device)
         batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
         log_weights = []
         for _ in range(n_mc_samples):
             z = qz.sample()
-            generative_outputs = self.generative(z, library, batch_index)
-            log_px = self.cell_log_likelihood(x, generative_outputs)
+            parameters = self.observation_parameters(self.decode(z), library, batch_index)
+            log_px = self.cell_log_likelihood(x, parameters)
             log_pz = Normal(0.0, 1.0).log_prob(z).sum(-1)
             log_weights.append(log_px + log_pz - qz.log_prob(z).sum(-1))
         log_ml = torch.logsumexp(torch.stack(log_weights), dim=0) - math.log(n_mc_samples)
         return log_ml.mean().item() if return_mean else log_ml
+
+    @torch.inference_mode()
+    def sample(
+        self,
+        tensors: dict[str, torch.Tensor],
+        n_samples: int = 1,
+        generative_kwargs: dict | None = None,
+    ) -> torch.Tensor:
+        """Posterior predictive samples: ``z`` from ``q(z | x)``, then ``x`` from ``px`` (each
+        feature under its most probable family), as scvi-tools' ``VAE.sample``.
+
+        Returns
+        -------
+        Samples on the CPU, ``(N, d)`` if ``n_samples == 1``, else ``(N, d, n_samples)``.
+        """
+        _, generative_outputs = self.forward(
+            tensors,
+            inference_kwargs={"n_samples": n_samples},
+            generative_kwargs=generative_kwargs,
+            compute_loss=False,
+        )
+        samples = generative_outputs[MODULE_KEYS.PX_KEY].sample()
+        return (samples.permute(1, 2, 0) if n_samples > 1 else samples).cpu()

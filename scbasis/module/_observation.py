@@ -1,13 +1,15 @@
 """The observation model of a :class:`~scbasis.module.PseudotimeModule`: the likelihood's
-parameters from the curves, and the data's log-likelihood under them, per family, per cell and
-along a grid of latent points (for each cell's exact posterior)."""
+parameters from the curves, the distribution of each feature under its most probable family,
+and the data's log-likelihood per family, per cell and along a grid of latent points (for each
+cell's exact posterior)."""
 
 from __future__ import annotations
 
 import torch
+from torch.distributions import Distribution
 from torch.nn.functional import softplus
 
-from scbasis.nn import cell_log_likelihood, family_log_likelihood
+from scbasis.nn import cell_log_likelihood, family_log_likelihood, observation_distribution
 
 # generative outputs that parameterise the reference path's distributions
 _DISTRIBUTION_PARAMETERS = ("mean", "theta", "zi_logits", "scale", "logits")
@@ -23,8 +25,17 @@ class ObservationMixin:
         library: torch.Tensor,
         batch_index: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """The likelihood's parameters from the curves on the link scale ``(N, d, K)`` (see
-        :meth:`generative`, which returns them)."""
+        """The likelihood's parameters under every family from the curves on the link scale
+        ``(..., N, d, K)`` and the log library sizes ``(..., N, 1)``.
+
+        Returns
+        -------
+        ``log_mean`` ``(..., N, d, K)`` for counts (the means themselves, which the fused
+        training loss does not need, come from :meth:`mean`), else ``mean`` (and for Bernoulli
+        ``logits``) ``(..., N, d, K)``; and the likelihood's other parameters: ``theta``
+        ``(d,)``, ``zi_logits`` ``(..., N, d)`` (one value per gene), ``scale`` ``(d,)`` where
+        they apply.
+        """
         offsets = self.batch_offsets
         if offsets is not None and batch_index is not None:
             link = link + offsets[batch_index[:, 0].long()][..., None]
@@ -40,42 +51,79 @@ class ObservationMixin:
         if self.likelihood in ("nb", "zinb"):
             outputs["theta"] = torch.exp(self.log_theta)
         if self.likelihood == "zinb":
-            outputs["zi_logits"] = self.zi_logits.expand(link.shape[0], -1)
+            outputs["zi_logits"] = self.zi_logits.expand(*link.shape[:-1])
         return outputs
 
-    def mean(self, generative_outputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Mean of every feature under every family, ``(N, d, K)``, from :meth:`generative`.
+    def feature_distribution(
+        self, parameters: dict[str, torch.Tensor], library: torch.Tensor
+    ) -> Distribution:
+        """``p(x_ij | z_i)`` with each feature under its most probable family, a distribution
+        over ``(..., N, d)`` (scvi-tools' ``px``).
+
+        Parameters
+        ----------
+        parameters
+            :meth:`observation_parameters` ``(..., N, d, K)``.
+        library
+            The log library sizes they were made with, ``(..., N, 1)``; the distribution's
+            normalised expression (``get_normalized("scale")``) is the mean per unit of it.
+        """
+        best = self.phi.detach().argmax(dim=1)
+
+        def pick(values: torch.Tensor) -> torch.Tensor:
+            if values.shape[-1] == 1:
+                return values[..., 0]
+            index = best.view(-1, 1).expand(*values.shape[:-1], 1)
+            return torch.gather(values, -1, index)[..., 0]
+
+        chosen = {k: v for k, v in parameters.items() if k in ("theta", "zi_logits", "scale")}
+        if self.is_count_model:
+            normalized = torch.exp(pick(parameters["log_mean"]) - library)
+            mean = normalized * torch.exp(library)
+        else:
+            mean = normalized = pick(parameters["mean"])
+        if "logits" in parameters:
+            chosen["logits"] = pick(parameters["logits"])
+        return observation_distribution(
+            self.likelihood, mean=mean, normalized=normalized, **chosen
+        )
+
+    def mean(self, parameters: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean of every feature under every family, ``(N, d, K)``, from
+        :meth:`observation_parameters`.
 
         For counts ``exp(log_mean)``, the mean before zero inflation.
         """
         if self.is_count_model:
-            return torch.exp(generative_outputs["log_mean"])
-        return generative_outputs["mean"]
+            return torch.exp(parameters["log_mean"])
+        return parameters["mean"]
 
     def family_log_likelihood(
-        self, x: torch.Tensor, generative_outputs: dict[str, torch.Tensor]
+        self, x: torch.Tensor, parameters: dict[str, torch.Tensor]
     ) -> torch.Tensor:
-        """``log p(x_ij | z_i, family k)`` through the distributions, ``(N, d, K)``."""
-        parameters = {k: v for k, v in generative_outputs.items() if k in _DISTRIBUTION_PARAMETERS}
-        parameters["mean"] = self.mean(generative_outputs)
-        return family_log_likelihood(x, self.likelihood, **parameters)
+        """``log p(x_ij | z_i, family k)`` through the distributions, ``(N, d, K)``, under
+        :meth:`observation_parameters`."""
+        chosen = {k: v for k, v in parameters.items() if k in _DISTRIBUTION_PARAMETERS}
+        chosen["mean"] = self.mean(parameters)
+        return family_log_likelihood(x, self.likelihood, **chosen)
 
     def cell_log_likelihood(
         self,
         x: torch.Tensor,
-        generative_outputs: dict[str, torch.Tensor],
+        parameters: dict[str, torch.Tensor],
         phi: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``sum_jk phi_jk log p(x_ij | z_i, family k)`` per cell, ``(N,)``.
+        """``sum_jk phi_jk log p(x_ij | z_i, family k)`` per cell, ``(N,)``, under
+        :meth:`observation_parameters`.
 
         Taken by the path chosen with ``likelihood_path``; ``phi`` ``(d, K)`` defaults to
         :attr:`phi`.
         """
         phi = self.phi if phi is None else phi
         if self.likelihood_path == "reference":
-            log_p = self.family_log_likelihood(x, generative_outputs)
+            log_p = self.family_log_likelihood(x, parameters)
             return torch.einsum("idk,dk->i", log_p, phi)
-        return cell_log_likelihood(x, self.likelihood, phi, **generative_outputs)
+        return cell_log_likelihood(x, self.likelihood, phi, **parameters)
 
     @torch.inference_mode()
     def grid_curves(

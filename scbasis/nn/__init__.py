@@ -29,6 +29,7 @@ from ._likelihoods import (
     cell_log_likelihood,
     check_likelihood,
     family_log_likelihood,
+    observation_distribution,
 )
 from ._native_kernel import native_kernel_available
 from ._quadrature import (
@@ -85,5 +86,6 @@ __all__ = [
     "make_quadrature",
     "mlp_layers",
     "native_kernel_available",
+    "observation_distribution",
     "transient_warp",
 ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import torch
-from scvi.distributions import NegativeBinomial, ZeroInflatedNegativeBinomial
-from torch.distributions import Bernoulli, Normal, Poisson
+from scvi.distributions import NegativeBinomial, Normal, Poisson, ZeroInflatedNegativeBinomial
+from torch.distributions import Bernoulli, Distribution
 from torch.nn.functional import softplus
 
 from ._native_kernel import native_kernel_runs_on, native_negative_binomial_terms
@@ -20,6 +20,53 @@ def check_likelihood(likelihood: str, allowed: tuple[str, ...] = LIKELIHOODS) ->
     if likelihood not in allowed:
         raise ValueError(f"likelihood={likelihood!r} is not available; choose one of {allowed}.")
     return likelihood
+
+
+def observation_distribution(
+    likelihood: str,
+    *,
+    mean: torch.Tensor,
+    theta: torch.Tensor | None = None,
+    zi_logits: torch.Tensor | None = None,
+    scale: torch.Tensor | None = None,
+    logits: torch.Tensor | None = None,
+    normalized: torch.Tensor | None = None,
+) -> Distribution:
+    """The observation model as a distribution over entries of ``mean``'s shape.
+
+    scvi-tools' distributions for counts and Gaussian data (torch's Bernoulli), so that
+    scvi-tools' expression methods read them as they read its own models' ``px``.
+
+    Parameters
+    ----------
+    likelihood
+        One of :data:`LIKELIHOODS`.
+    mean
+        Means, ``(..., d)`` (count means include the library size, before zero inflation).
+    theta
+        Negative binomial inverse dispersion, broadcastable to ``mean`` (``"nb"``, ``"zinb"``).
+    zi_logits
+        Zero-inflation logits, ``mean``'s shape (``"zinb"``).
+    scale
+        Gaussian standard deviation, broadcastable to ``mean`` (``"gaussian"``).
+    logits
+        Bernoulli logits, ``mean``'s shape (``"bernoulli"``, which ignores ``mean``).
+    normalized
+        Expression per unit of library size, ``mean``'s shape: the distribution's ``scale``
+        for counts, its ``normal_mu`` for Gaussian data (scvi-tools' ``get_normalized``).
+    """
+    check_likelihood(likelihood)
+    if likelihood == "zinb":
+        return ZeroInflatedNegativeBinomial(
+            mu=mean, theta=theta, zi_logits=zi_logits, scale=normalized
+        )
+    if likelihood == "nb":
+        return NegativeBinomial(mu=mean, theta=theta, scale=normalized)
+    if likelihood == "poisson":
+        return Poisson(mean, validate_args=False, scale=normalized)
+    if likelihood == "gaussian":
+        return Normal(mean, scale, normal_mu=normalized)
+    return Bernoulli(logits=logits, validate_args=False)
 
 
 def family_log_likelihood(
@@ -55,22 +102,15 @@ def family_log_likelihood(
     -------
     ``log p(x_ij | family k)``, shape ``(N, d, K)``.
     """
-    xk = x[..., None]
-    if likelihood == "zinb":
-        dist = ZeroInflatedNegativeBinomial(
-            mu=mean, theta=theta[:, None], zi_logits=zi_logits[..., None].expand_as(mean)
-        )
-    elif likelihood == "nb":
-        dist = NegativeBinomial(mu=mean, theta=theta[:, None])
-    elif likelihood == "poisson":
-        dist = Poisson(mean, validate_args=False)
-    elif likelihood == "gaussian":
-        dist = Normal(mean, scale[:, None])
-    elif likelihood == "bernoulli":
-        dist = Bernoulli(logits=logits, validate_args=False)
-    else:
-        check_likelihood(likelihood)
-    return dist.log_prob(xk.expand_as(mean))
+    dist = observation_distribution(
+        likelihood,
+        mean=mean,
+        theta=None if theta is None else theta[:, None],
+        zi_logits=None if zi_logits is None else zi_logits[..., None].expand_as(mean),
+        scale=None if scale is None else scale[:, None],
+        logits=logits,
+    )
+    return dist.log_prob(x[..., None].expand_as(mean))
 
 
 def cell_log_likelihood(
