@@ -57,7 +57,7 @@ import scbasis
 from scbasis.metrics import SHAPES, curve_shapes, reliability_table, score_calls
 from scbasis.model import BasisDeVAE
 from scbasis.model._family_fit import FAMILY_PENALTY
-from scbasis.nn import family_posterior
+from scbasis.nn._clustering import family_posterior
 
 THIRDS = {"increasing": 1 / 3, "decreasing": 1 / 3, "transient": 1 / 3}
 PAPERS = {"decoder": "network", "library_size": "observed"}

@@ -8,7 +8,8 @@ import torch
 from scipy.special import digamma, softmax
 
 from scbasis.metrics import curve_rise_fall
-from scbasis.nn import BasisFamilyDecoder, DataRange, LibraryTrend, SigmoidBasis, family_posterior
+from scbasis.nn import BasisFamilyDecoder, DataRange, LibraryTrend, SigmoidBasis
+from scbasis.nn._clustering import family_posterior
 
 U = torch.linspace(-0.6, 1.6, 2201)
 INSIDE = (U >= 0) & (U <= 1)

@@ -13,7 +13,8 @@ from scipy.stats import spearmanr
 
 import scbasis
 from scbasis.model import DeVAE
-from scbasis.nn import CONSTRAINTS, ConstrainedDerivativeDecoder
+from scbasis.nn import ConstrainedDerivativeDecoder
+from scbasis.nn._constrained_decoder import CONSTRAINTS
 
 from .conftest import QUIET
 

@@ -7,7 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scbasis.nn import DerivativeDecoder, transient_warp
+from scbasis.nn import DerivativeDecoder
+from scbasis.nn._families import transient_warp
 
 GRID = torch.linspace(-4, 4, 801, dtype=torch.float64)
 

@@ -10,7 +10,8 @@ from scvi.module._constants import MODULE_KEYS  # where scvi-tools own modules t
 
 from scbasis._constants import SCBASIS_MODULE_KEYS
 from scbasis.module import BasisDeVAEModule
-from scbasis.nn import collapsed_dirichlet_categorical, expected_log_q
+from scbasis.nn import collapsed_dirichlet_categorical
+from scbasis.nn._clustering import expected_log_q
 
 
 def _log_beta(a: np.ndarray) -> float:

@@ -17,7 +17,7 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 from scvi.utils import setup_anndata_dsp
 
 from scbasis._constants import RESULT_KEYS, TREND_KEYS, result_key
-from scbasis.nn import check_likelihood
+from scbasis.nn._likelihoods import check_likelihood
 from scbasis.train import PseudotimeTrainingPlan, fused_adam
 
 from ._expression import ExpressionMixin

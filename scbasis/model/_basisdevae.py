@@ -9,7 +9,8 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from scbasis.module import BasisDeVAEModule
-from scbasis.nn import COUNT_LIKELIHOODS, DEFAULT_QUADRATURE_TOLERANCE
+from scbasis.nn._likelihoods import COUNT_LIKELIHOODS
+from scbasis.nn._quadrature import DEFAULT_QUADRATURE_TOLERANCE
 
 from ._base import ClusteredPseudotimeModel
 from ._family_fit import DEFAULT_FAMILY_LR, FamilyFitMixin

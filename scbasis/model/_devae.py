@@ -11,7 +11,8 @@ from anndata import AnnData
 
 from scbasis._constants import RESULT_KEYS, TREND_KEYS, result_key
 from scbasis.module import DeVAEModule, check_decoder
-from scbasis.nn import CONSTRAINTS, DEFAULT_QUADRATURE_TOLERANCE, check_constraints
+from scbasis.nn._constrained_decoder import CONSTRAINTS, check_constraints
+from scbasis.nn._quadrature import DEFAULT_QUADRATURE_TOLERANCE
 
 from ._base import PseudotimeModel
 from ._results import ResultKey

@@ -13,7 +13,8 @@ from typing import Any
 
 from scvi.model.base import RNASeqMixin
 
-from scbasis.nn import COUNT_LIKELIHOODS, LIKELIHOODS
+from scbasis.nn import LIKELIHOODS
+from scbasis.nn._likelihoods import COUNT_LIKELIHOODS
 
 _DISPERSED = ("zinb", "nb")
 

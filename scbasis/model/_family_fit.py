@@ -8,7 +8,7 @@ import scvi
 import torch
 from scvi import REGISTRY_KEYS
 
-from scbasis.nn import family_posterior
+from scbasis.nn._clustering import family_posterior
 from scbasis.train import fused_adam
 
 from ._validation import registered_matrix

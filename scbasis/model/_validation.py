@@ -7,7 +7,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from scbasis.nn import COUNT_LIKELIHOODS
+from scbasis.nn._likelihoods import COUNT_LIKELIHOODS
 
 
 def registered_matrix(adata: AnnData, layer: str | None):

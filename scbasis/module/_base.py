@@ -14,13 +14,8 @@ from torch import nn
 from torch.distributions import Distribution, Normal, kl_divergence
 
 from scbasis._constants import SCBASIS_MODULE_KEYS
-from scbasis.nn import (
-    COUNT_LIKELIHOODS,
-    LIKELIHOODS,
-    DataRange,
-    LibraryTrend,
-    check_likelihood,
-)
+from scbasis.nn import LIKELIHOODS, DataRange, LibraryTrend
+from scbasis.nn._likelihoods import COUNT_LIKELIHOODS, check_likelihood
 
 from ._observation import ObservationMixin
 

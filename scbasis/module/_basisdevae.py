@@ -7,13 +7,8 @@ import math
 import numpy as np
 import torch
 
-from scbasis.nn import (
-    DEFAULT_QUADRATURE_TOLERANCE,
-    FAMILIES,
-    BasisFamilyDecoder,
-    DerivativeDecoder,
-    FeatureClustering,
-)
+from scbasis.nn import FAMILIES, BasisFamilyDecoder, DerivativeDecoder, FeatureClustering
+from scbasis.nn._quadrature import DEFAULT_QUADRATURE_TOLERANCE
 
 from ._base import PseudotimeModule
 

@@ -7,11 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from scbasis.nn import (
-    DEFAULT_QUADRATURE_TOLERANCE,
-    ConstrainedDerivativeDecoder,
-    UnconstrainedDecoder,
-)
+from scbasis.nn import ConstrainedDerivativeDecoder, UnconstrainedDecoder
+from scbasis.nn._quadrature import DEFAULT_QUADRATURE_TOLERANCE
 
 from ._base import PseudotimeModule
 

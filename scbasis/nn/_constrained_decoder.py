@@ -46,7 +46,8 @@ class ConstrainedDerivativeDecoder(nn.Module):
     activation
         Hidden activation of the derivative networks.
     quadrature
-        ``"chebyshev"`` or ``"gauss_legendre"`` (see :func:`~scbasis.nn.make_quadrature`).
+        ``"chebyshev"`` (:class:`~scbasis.nn.ChebyshevQuadrature`) or ``"gauss_legendre"``
+        (:class:`~scbasis.nn.GaussLegendreQuadrature`).
     n_quadrature
         Nodes of the rule; ``None`` takes the rule's default.
     quadrature_tolerance

@@ -40,7 +40,7 @@ class DerivativeDecoder(nn.Module):
         the papers' rule).
     n_quadrature
         Nodes of the rule: the Gauss-Legendre order, or the number of Chebyshev nodes;
-        ``None`` takes the rule's default (:data:`~scbasis.nn.DEFAULT_N_QUADRATURE`).
+        ``None`` takes the rule's default (48 Chebyshev nodes, or 15 Gauss-Legendre nodes).
     quadrature_tolerance
         Error tolerance of the Chebyshev rule, which refines the outputs that need it (see
         :class:`~scbasis.nn.ChebyshevQuadrature`); ``None`` keeps ``n_quadrature`` nodes.
