@@ -178,7 +178,7 @@ def point_and_bagged(model: BasisDeVAE, adata) -> dict[str, np.ndarray]:
     log_likelihood, covariance = model._family_log_likelihood(cells, latent, 256)
     penalty = torch.as_tensor(FAMILY_PENALTY * module.family_shape_parameters).double()
     alpha = module.clustering.alpha.double()
-    order = model._family_order()
+    order = model._orientation.columns(model.families)
     return {
         "point": family_posterior(log_likelihood, penalty, alpha).numpy()[:, order],
         "bagged": family_posterior(log_likelihood, penalty, alpha, covariance).numpy()[:, order],

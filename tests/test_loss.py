@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import special, stats
-from scvi.module._constants import MODULE_KEYS  # where scvi-tools own modules take it
+from scvi.module._constants import MODULE_KEYS  # where scvi-tools' own modules import it
 
 from scbasis._constants import SCBASIS_MODULE_KEYS
 from scbasis.module import BasisDeVAEModule

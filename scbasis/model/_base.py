@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -22,7 +21,7 @@ from scbasis.train import PseudotimeTrainingPlan, fused_adam
 
 from ._expression import ExpressionMixin
 from ._getters import PseudotimeGettersMixin
-from ._orientation import Root, orientation_from_root, root_mask
+from ._orientation import Orientation, Root, orientation_from_root, root_mask
 from ._results import ResultKey, ResultsMixin
 from ._validation import initial_intercepts, validate_data, validate_setup
 
@@ -216,16 +215,11 @@ class PseudotimeModel(
                 f"{self.module.n_latent}. Pass root=None, or train with n_latent=1."
             )
 
-    def _mirrored(self, names: Sequence[str]) -> list[str]:
-        """``names`` (families or constraints) as they read in the oriented frame."""
-        swap = {a: b for pair in self._mirror_families for a, b in (pair, pair[::-1])}
-        return [swap.get(n, n) if self.orientation_ == -1 else n for n in names]
-
-    def _family_order(self) -> list[int]:
-        """Column order of the families in the oriented frame."""
-        if not self.families:
-            return [0]
-        return [self.families.index(name) for name in self._mirrored(self.families)]
+    @property
+    def _orientation(self) -> Orientation:
+        """The model's :class:`~scbasis.model._orientation.Orientation`, from
+        :attr:`orientation_` (the saved state) and :attr:`_mirror_families`."""
+        return Orientation(self.orientation_, self._mirror_families)
 
 
 class ClusteredPseudotimeModel(PseudotimeModel):
@@ -238,7 +232,7 @@ class ClusteredPseudotimeModel(PseudotimeModel):
         -------
         DataFrame features x families (columns named by :attr:`families`), rows summing to 1.
         """
-        phi = self.module.phi.detach().cpu().numpy()[:, self._family_order()]
+        phi = self.module.phi.detach().cpu().numpy()[:, self._orientation.columns(self.families)]
         return pd.DataFrame(
             phi, index=self.adata_manager.adata.var_names.copy(), columns=list(self.families)
         )

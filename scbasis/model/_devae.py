@@ -185,7 +185,9 @@ class DeVAE(PseudotimeModel):
     def get_feature_constraints(self) -> pd.Series:
         """Each feature's shape along the (oriented) pseudotime, one of :data:`CONSTRAINTS`."""
         return pd.Series(
-            pd.Categorical(self._mirrored(self.constraints), categories=list(CONSTRAINTS)),
+            pd.Categorical(
+                self._orientation.names(self.constraints), categories=list(CONSTRAINTS)
+            ),
             index=self.adata_manager.adata.var_names.copy(),
             name="constraint",
         )

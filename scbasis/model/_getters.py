@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from anndata import AnnData
 from scvi import REGISTRY_KEYS
-from scvi.module._constants import MODULE_KEYS  # where scvi-tools own modules take it
+from scvi.module._constants import MODULE_KEYS  # where scvi-tools' own modules import it
 
 from scbasis._constants import SCBASIS_MODULE_KEYS, TREND_KEYS
 
@@ -109,8 +109,8 @@ class PseudotimeGettersMixin:
         )
         if return_dist:
             mean, variance = result
-            return mean * self.orientation_, variance
-        return result * self.orientation_
+            return self._orientation.latent(mean), variance
+        return self._orientation.latent(result)
 
     def _pseudotime_mean_std(
         self,
@@ -158,7 +158,7 @@ class PseudotimeGettersMixin:
 
     def _oriented(self, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and std ``(n, p)`` in the oriented frame, 1-D when ``p = 1``."""
-        mean = mean * self.orientation_
+        mean = self._orientation.latent(mean)
         if mean.shape[1] == 1:
             mean, std = mean[:, 0], std[:, 0]
         return mean, std
@@ -293,7 +293,7 @@ class PseudotimeGettersMixin:
         grid = np.linspace(latent.min(), latent.max(), n_points, dtype=np.float32)
         size = self._median_library_size() if library_size is None else library_size
         z = torch.zeros(n_points, self.module.n_latent, device=self.device)
-        z[:, latent_dim] = torch.as_tensor(grid * self.orientation_, device=self.device)
+        z[:, latent_dim] = torch.as_tensor(self._orientation.latent(grid), device=self.device)
         outputs = self.module.generative(
             z, self._log_library(z, size), self._batch_index(batch, n_points)
         )
@@ -307,7 +307,9 @@ class PseudotimeGettersMixin:
             ),
             var=pd.DataFrame(index=self.adata_manager.adata.var_names[gene_idx].copy()),
         )
-        self._annotate_trends(trends, mean[..., self._family_order()], gene_idx)
+        self._annotate_trends(
+            trends, mean[..., self._orientation.columns(self.families)], gene_idx
+        )
         return trends
 
     def _annotate_trends(self, trends: AnnData, mean: np.ndarray, gene_idx: np.ndarray) -> None:

@@ -1,8 +1,10 @@
-"""Orienting a pseudotime, which has no natural sign, by a set of root cells."""
+"""Orienting a pseudotime, which has no natural sign, by a set of root cells: the
+:class:`Orientation` a model applies at its boundary, and how a root sets it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -80,3 +82,39 @@ def orientation_from_root(pseudotime: np.ndarray, mask: np.ndarray) -> int:
         Root cells, ``(n_obs,)``.
     """
     return 1 if pseudotime[mask].mean() <= pseudotime.mean() else -1
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """The sign of a model's pseudotime and the names it mirrors, applied once where results
+    leave the model (getters, trends, :meth:`~scbasis.model.PseudotimeModel.write_results`).
+
+    Parameters
+    ----------
+    sign
+        ``+1`` keeps the module's latent sign, ``-1`` reverses it.
+    mirror_pairs
+        Pairs of names (families, constraints) that swap when the pseudotime is reversed.
+    """
+
+    sign: int = 1
+    mirror_pairs: tuple[tuple[str, str], ...] = ()
+
+    def latent(self, values: np.ndarray) -> np.ndarray:
+        """Latent values in the other frame: the module's to the oriented one, or back (the
+        map is its own inverse)."""
+        return values * self.sign
+
+    def names(self, names: Sequence[str]) -> list[str]:
+        """``names`` (families or constraints) as they read in the oriented frame."""
+        if self.sign == 1:
+            return list(names)
+        swap = {a: b for pair in self.mirror_pairs for a, b in (pair, pair[::-1])}
+        return [swap.get(name, name) for name in names]
+
+    def columns(self, families: Sequence[str]) -> list[int]:
+        """The module's family columns in the order the oriented frame names them; ``[0]`` for
+        an unclustered model's single curve."""
+        if not families:
+            return [0]
+        return [list(families).index(name) for name in self.names(families)]

@@ -7,7 +7,7 @@ import math
 
 import torch
 from scvi import REGISTRY_KEYS
-from scvi.module._constants import MODULE_KEYS  # where scvi-tools own modules take it
+from scvi.module._constants import MODULE_KEYS  # where scvi-tools' own modules import it
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from scvi.nn import Encoder
 from torch import nn
@@ -249,26 +249,6 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
             z = qz.sample((n_samples,))
             library = library.expand(n_samples, -1, -1)
         return outputs | {MODULE_KEYS.Z_KEY: z, MODULE_KEYS.LIBRARY_KEY: library}
-
-    def observed_log_library(
-        self, x: torch.Tensor, size_factor: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Log size factors, else log total counts ``(N, 1)``; zeros for non-count data."""
-        if not self.is_count_model:
-            return x.new_zeros(x.shape[0], 1)
-        if size_factor is not None:
-            return torch.log(size_factor)
-        return torch.log(x.sum(1, keepdim=True))
-
-    def library_correction(self, z: torch.Tensor) -> torch.Tensor:
-        """``E[log T | z] - E[log T]`` at latent points ``z`` ``(N, 1)``, ``(N,)``, without
-        gradients: the part of a cell's total count its place on the trajectory explains; zeros
-        without the library trend. ``library = log T - library_correction(z)``."""
-        if self.library_trend is None:
-            return z.new_zeros(z.shape[0])
-        with torch.no_grad():
-            trend = self.library_trend(self.data_range.normalise(z[:, 0]))
-            return trend - self.library_trend.mean_log_total
 
     @auto_move_data
     def generative(

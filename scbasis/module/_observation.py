@@ -1,7 +1,7 @@
-"""The observation model of a :class:`~scbasis.module.PseudotimeModule`: the likelihood's
-parameters from the curves, the distribution of each feature under its most probable family,
-and the data's log-likelihood per family, per cell and along a grid of latent points (for each
-cell's exact posterior)."""
+"""The observation model of a :class:`~scbasis.module.PseudotimeModule`: each cell's library
+size, the likelihood's parameters from the curves, the distribution of each feature under its
+most probable family, and the data's log-likelihood per family, per cell and along a grid of
+latent points (for each cell's exact posterior)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,28 @@ _DISTRIBUTION_PARAMETERS = ("mean", "theta", "zi_logits", "scale", "logits")
 
 class ObservationMixin:
     """Likelihood methods of :class:`~scbasis.module.PseudotimeModule`, which owns the
-    parameters they read (``log_theta``, ``zi_logits``, ``scale_raw``, the batch offsets)."""
+    parameters they read (``log_theta``, ``zi_logits``, ``scale_raw``, the batch offsets, the
+    library trend)."""
+
+    def observed_log_library(
+        self, x: torch.Tensor, size_factor: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Log size factors, else log total counts ``(N, 1)``; zeros for non-count data."""
+        if not self.is_count_model:
+            return x.new_zeros(x.shape[0], 1)
+        if size_factor is not None:
+            return torch.log(size_factor)
+        return torch.log(x.sum(1, keepdim=True))
+
+    def library_correction(self, z: torch.Tensor) -> torch.Tensor:
+        """``E[log T | z] - E[log T]`` at latent points ``z`` ``(N, 1)``, ``(N,)``, without
+        gradients: the part of a cell's total count its place on the trajectory explains; zeros
+        without the library trend. ``library = log T - library_correction(z)``."""
+        if self.library_trend is None:
+            return z.new_zeros(z.shape[0])
+        with torch.no_grad():
+            trend = self.library_trend(self.data_range.normalise(z[:, 0]))
+            return trend - self.library_trend.mean_log_total
 
     def observation_parameters(
         self,
