@@ -41,9 +41,9 @@ Tables (mean +- sd over seeds, wall time per row):
     log p(X | Z) and ELBO, and what the paper could not report: |Spearman| of the pseudotime
     with the true time and the ARI of the calls against the observed families.
     BasisVAE evaluates its network at every cell, gene and basis function (N d K evaluations
-    of a 64-unit layer): 3.4 s per step here, so its full training would take about 6 hours
-    per run; its rows give the seconds per epoch of ``--basisvae-epochs`` epochs (default 1)
-    and no fit metrics.
+    of a 64-unit layer): 137-140 s per epoch of 60 steps on a 2-core AMD EPYC (2026-12-02), so
+    its full training would take about 4 hours per run; its rows give the seconds per epoch of
+    ``--basisvae-epochs`` epochs (default 1) and no fit metrics.
 
 ``--quick`` runs every table at a tiny size, for the test suite. Run the full tables on a quiet
 machine: the seconds are only comparable alone.
