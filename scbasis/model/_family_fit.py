@@ -125,8 +125,7 @@ class FamilyFitMixin:
             tensors[REGISTRY_KEYS.X_KEY], tensors.get(REGISTRY_KEYS.SIZE_FACTOR_KEY)
         )
         library = observed - module.library_correction(z)[:, None]
-        link = module.decode(z)
-        return module.observation_parameters(link, library, tensors.get(REGISTRY_KEYS.BATCH_KEY))
+        return module.family_parameters(z, library, tensors.get(REGISTRY_KEYS.BATCH_KEY))
 
     def _fit_family_curves(
         self, cells: np.ndarray, latent: np.ndarray, max_epochs: int, lr: float, batch_size: int

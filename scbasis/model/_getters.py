@@ -12,7 +12,7 @@ from anndata import AnnData
 from scvi import REGISTRY_KEYS
 from scvi.module._constants import MODULE_KEYS  # where scvi-tools' own modules import it
 
-from scbasis._constants import SCBASIS_MODULE_KEYS, TREND_KEYS
+from scbasis._constants import TREND_KEYS
 
 from ._validation import registered_matrix
 
@@ -214,10 +214,9 @@ class PseudotimeGettersMixin:
         values = []
         for tensors, inference_outputs in self._encode(adata, indices, batch_size):
             z = inference_outputs[MODULE_KEYS.QZ_KEY].loc
-            generative_outputs = self.module.generative(
+            parameters = self.module.family_parameters(
                 z, inference_outputs[MODULE_KEYS.LIBRARY_KEY], tensors.get(REGISTRY_KEYS.BATCH_KEY)
             )
-            parameters = generative_outputs[SCBASIS_MODULE_KEYS.PX_FAMILIES_KEY]
             x = tensors[REGISTRY_KEYS.X_KEY].to(z.device)
             values.append(self.module.cell_log_likelihood(x, parameters).cpu())
         per_cell = torch.cat(values).numpy()
@@ -294,10 +293,9 @@ class PseudotimeGettersMixin:
         size = self._median_library_size() if library_size is None else library_size
         z = torch.zeros(n_points, self.module.n_latent, device=self.device)
         z[:, latent_dim] = torch.as_tensor(self._orientation.latent(grid), device=self.device)
-        outputs = self.module.generative(
+        parameters = self.module.family_parameters(
             z, self._log_library(z, size), self._batch_index(batch, n_points)
         )
-        parameters = outputs[SCBASIS_MODULE_KEYS.PX_FAMILIES_KEY]
         mean = self.module.mean(parameters).cpu().numpy()[:, gene_idx]  # module's family columns
         best = self._best_family()[gene_idx]
         trends = AnnData(

@@ -277,14 +277,12 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
         ``px``: ``p(x_ij | z_i)`` with each feature under its most probable family, a
         distribution over ``(..., N, d)`` (:meth:`feature_distribution`: scvi-tools'
         distributions for counts and Gaussian data); ``px_families``: the likelihood's
-        parameters under every family, ``(..., N, d, K)`` (:meth:`observation_parameters`), from
+        parameters under every family, ``(..., N, d, K)`` (:meth:`family_parameters`), from
         which the loss takes ``sum_k phi_jk log p(x_ij | z_i, k)``.
         """
         if transform_batch is not None:
             batch_index = torch.full((z.shape[-2], 1), int(transform_batch), device=z.device)
-        link = self.decode(z.reshape(-1, z.shape[-1]))
-        link = link.reshape(*z.shape[:-1], *link.shape[-2:])
-        parameters = self.observation_parameters(link, library, batch_index)
+        parameters = self.family_parameters(z, library, batch_index)
         return {
             MODULE_KEYS.PX_KEY: self.feature_distribution(parameters, library),
             SCBASIS_MODULE_KEYS.PX_FAMILIES_KEY: parameters,
@@ -368,7 +366,7 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
         log_weights = []
         for _ in range(n_mc_samples):
             z = qz.sample()
-            parameters = self.observation_parameters(self.decode(z), library, batch_index)
+            parameters = self.family_parameters(z, library, batch_index)
             log_px = self.cell_log_likelihood(x, parameters)
             log_pz = Normal(0.0, 1.0).log_prob(z).sum(-1)
             log_weights.append(log_px + log_pz - qz.log_prob(z).sum(-1))

@@ -75,6 +75,19 @@ class ObservationMixin:
             outputs["zi_logits"] = self.zi_logits.expand(*link.shape[:-1])
         return outputs
 
+    def family_parameters(
+        self,
+        z: torch.Tensor,
+        library: torch.Tensor,
+        batch_index: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """:meth:`observation_parameters` of the curves at latent points ``z`` ``(..., N, p)``,
+        with the log library sizes ``(..., N, 1)`` and batches ``(N, 1)`` of :meth:`generative`;
+        the decoder sees the points with any leading sample axes flattened."""
+        link = self.decode(z.reshape(-1, z.shape[-1]))
+        link = link.reshape(*z.shape[:-1], *link.shape[-2:])
+        return self.observation_parameters(link, library, batch_index)
+
     def feature_distribution(
         self, parameters: dict[str, torch.Tensor], library: torch.Tensor
     ) -> Distribution:
@@ -97,17 +110,16 @@ class ObservationMixin:
             index = best.view(-1, 1).expand(*values.shape[:-1], 1)
             return torch.gather(values, -1, index)[..., 0]
 
-        chosen = {k: v for k, v in parameters.items() if k in ("theta", "zi_logits", "scale")}
+        chosen = {k: v for k, v in parameters.items() if k in _DISTRIBUTION_PARAMETERS}
+        for per_family in ("mean", "logits"):
+            if per_family in chosen:
+                chosen[per_family] = pick(chosen[per_family])
         if self.is_count_model:
             normalized = torch.exp(pick(parameters["log_mean"]) - library)
-            mean = normalized * torch.exp(library)
+            chosen["mean"] = normalized * torch.exp(library)
         else:
-            mean = normalized = pick(parameters["mean"])
-        if "logits" in parameters:
-            chosen["logits"] = pick(parameters["logits"])
-        return observation_distribution(
-            self.likelihood, mean=mean, normalized=normalized, **chosen
-        )
+            normalized = chosen["mean"]
+        return observation_distribution(self.likelihood, normalized=normalized, **chosen)
 
     def mean(self, parameters: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean of every feature under every family, ``(N, d, K)``, from
