@@ -10,11 +10,18 @@
  *   transient   log g = log A_j - h^2,  h = (z_i - z0_j) (kappa + softplus(c_j + T - z0_j F_3)),
  *               with a baseline b_j: log g = log b_j + softplus(log A_j - h^2 - log b_j),
  *               returned as log g (log_scale) or g.
- * curves is (N, 3, d) (family-major); integrals (N, 3 d), moment (N, d), all C-contiguous float32.
+ * curves is (N, 3, d) (family-major, blocks in the order INCREASING, DECREASING, TRANSIENT
+ * below, which scbasis/nn/_native_kernel.py checks against scbasis.nn.FAMILIES when it loads
+ * this library); integrals (N, 3 d) in the same blocks, moment (N, d), all C-contiguous float32.
  * log_baseline may be NULL (no baseline).
  */
 #include <float.h>
 #include <math.h>
+
+/* The families' blocks of d columns in curves, integrals and their gradients. */
+enum { INCREASING = 0, DECREASING = 1, TRANSIENT = 2, N_FAMILIES = 3 };
+/* Their names, in that order, comma-separated: read by scbasis/nn/_native_kernel.py. */
+const char family_order[] = "increasing,decreasing,transient";
 
 /* glibc's libmvec vector variants of expf and logf, which <math.h> declares only under
  * -ffast-math: declared here, so that the loops vectorise while IEEE semantics hold (a NaN or
@@ -58,19 +65,19 @@ void families_forward(const float *restrict z, const float *restrict integrals,
     const int64_t d = n_genes;
 #pragma omp parallel for num_threads(n_threads) schedule(static)
     for (int64_t i = 0; i < n_cells; ++i) {
-        const float *restrict row = integrals + i * 3 * d;
+        const float *restrict row = integrals + i * N_FAMILIES * d;
         const float *restrict row_moment = moment + i * d;
-        float *restrict out = curves + i * 3 * d;
+        float *restrict out = curves + i * N_FAMILIES * d;
 #pragma omp simd
         for (int64_t j = 0; j < d; ++j) {
-            out[j] = x0[j] + row[j];
-            out[d + j] = x0[j] - row[d + j];
-            const float slope = kappa + softplus(offset[j] + row_moment[j] - centre[j] * row[2 * d + j]);
+            out[INCREASING * d + j] = x0[j] + row[INCREASING * d + j];
+            out[DECREASING * d + j] = x0[j] - row[DECREASING * d + j];
+            const float slope = kappa + softplus(offset[j] + row_moment[j] - centre[j] * row[TRANSIENT * d + j]);
             const float h = (z[i] - centre[j]) * slope;
             float log_g = log_amplitude[j] - h * h;
             if (log_baseline != NULL)
                 log_g = log_baseline[j] + softplus(log_g - log_baseline[j]);
-            out[2 * d + j] = log_scale ? log_g : expf(log_g);
+            out[TRANSIENT * d + j] = log_scale ? log_g : expf(log_g);
         }
     }
 }
@@ -95,16 +102,16 @@ static inline __attribute__((always_inline)) void backward_genes(
     const int log_scale)
 {
     for (int64_t i = 0; i < n_cells; ++i) {
-        const float *restrict row = integrals + i * 3 * d;
-        const float *restrict g = grad + i * 3 * d;
-        float *restrict d_row = d_integrals + i * 3 * d;
+        const float *restrict row = integrals + i * N_FAMILIES * d;
+        const float *restrict g = grad + i * N_FAMILIES * d;
+        float *restrict d_row = d_integrals + i * N_FAMILIES * d;
         float d_z_i = 0.f;
 #pragma omp simd reduction(+ : d_z_i)
         for (int64_t j = begin; j < end; ++j) {
-            d_row[j] = g[j];
-            d_row[d + j] = -g[d + j];
-            d_x0[j] += g[j] + g[d + j];
-            const float argument = offset[j] + moment[i * d + j] - centre[j] * row[2 * d + j];
+            d_row[INCREASING * d + j] = g[INCREASING * d + j];
+            d_row[DECREASING * d + j] = -g[DECREASING * d + j];
+            d_x0[j] += g[INCREASING * d + j] + g[DECREASING * d + j];
+            const float argument = offset[j] + moment[i * d + j] - centre[j] * row[TRANSIENT * d + j];
             float sigmoid_argument;
             const float slope = kappa + softplus_sigmoid(argument, &sigmoid_argument);
             const float distance = z[i] - centre[j];
@@ -113,7 +120,7 @@ static inline __attribute__((always_inline)) void backward_genes(
             float log_g = raw, d_raw = 1.f;
             if (has_baseline)
                 log_g = log_baseline[j] + softplus_sigmoid(raw - log_baseline[j], &d_raw);
-            const float d_log_g = log_scale ? g[2 * d + j] : g[2 * d + j] * expf(log_g);
+            const float d_log_g = log_scale ? g[TRANSIENT * d + j] : g[TRANSIENT * d + j] * expf(log_g);
             if (has_baseline)
                 d_log_baseline[j] += d_log_g * (1.f - d_raw);
             const float d_raw_total = d_log_g * d_raw;
@@ -121,10 +128,10 @@ static inline __attribute__((always_inline)) void backward_genes(
             const float d_h = -2.f * h * d_raw_total;
             const float d_argument = d_h * distance * sigmoid_argument;
             d_z_i += d_h * slope;
-            d_centre[j] += -d_h * slope - d_argument * row[2 * d + j];
+            d_centre[j] += -d_h * slope - d_argument * row[TRANSIENT * d + j];
             d_offset[j] += d_argument;
             d_moment[i * d + j] = flush_subnormal(d_argument);
-            d_row[2 * d + j] = flush_subnormal(-d_argument * centre[j]);
+            d_row[TRANSIENT * d + j] = flush_subnormal(-d_argument * centre[j]);
         }
         d_z_part[i] = d_z_i;
     }

@@ -113,6 +113,18 @@ def _load() -> ctypes.CDLL | None:
     for name, (restype, argtypes) in signatures.items():
         function = getattr(kernel, name)
         function.restype, function.argtypes = restype, argtypes
+    from ._families import FAMILIES  # imports this module
+
+    address = ctypes.addressof(ctypes.c_char.in_dll(kernel, "family_order"))
+    order = ctypes.string_at(address).decode().split(",")
+    if tuple(order) != FAMILIES:
+        logger.warning(
+            "The compiled kernels lay out the families as %s, scbasis.nn.FAMILIES as %s: "
+            "reinstall scbasis to rebuild them; using the torch implementations meanwhile.",
+            order,
+            list(FAMILIES),
+        )
+        return None
     return kernel
 
 
@@ -194,7 +206,7 @@ def native_families(
     """
     kernel = _load()
     n_cells, n_genes = moment.shape
-    curves = torch.empty(n_cells, 3, n_genes)
+    curves = torch.empty(n_cells, integrals.shape[1] // n_genes, n_genes)
     inputs = [_float32(t) for t in (z, integrals, moment, *gene_parameters, log_baseline)]
     kernel.families_forward(
         *map(_address, inputs),
