@@ -80,7 +80,7 @@ def _rule_outputs(
     import torch
     from torch.autograd import forward_ad
 
-    d = decoder.n_genes
+    d = decoder.n_features
     weights = list(decoder.network.parameters())
     weight_grads = [torch.zeros_like(w) for w in weights]
     parts: dict[str, list] = {"integrals": [], "moments": [], "d_dz": []}
@@ -133,7 +133,7 @@ def _integral_accuracy(model, adata) -> dict:
     decoder = model.module.decoder.double()
     latent = model.get_latent_representation(adata)[:, 0]
     z_grid = np.concatenate([np.linspace(latent.min(), latent.max(), 256), [0.0]])
-    d = decoder.n_genes
+    d = decoder.n_features
     projection = torch.randn(
         3 * d, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
     )

@@ -59,7 +59,14 @@ def test_every_loss_term_matches_numpy(likelihood, decoder):
         x = rng.poisson(3.0, size=(n_cells, n_genes)).astype(float)
         x[0, :] += 1  # no empty cell
     module = BasisDeVAEModule(
-        n_genes, decoder=decoder, n_hidden=5, likelihood=likelihood, alpha=0.3, beta=2.5, gamma=0.7
+        n_genes,
+        decoder=decoder,
+        n_hidden=5,
+        likelihood=likelihood,
+        min_change=0.5,
+        alpha=0.3,
+        beta=2.5,
+        gamma=0.7,
     ).double()
     with torch.no_grad():
         module.clustering.logits.normal_()

@@ -119,7 +119,7 @@ def _reference(decoder: DerivativeDecoder, z: torch.Tensor) -> torch.Tensor:
     f = decoder.network(points.reshape(-1)).reshape(z.shape[0], 200, -1)
     weights = z[:, None] / 2 * w
     integrals = torch.einsum("in,inc->ic", weights, f)
-    moments = torch.einsum("in,inc->ic", weights * points, f[..., 2 * decoder.n_genes :])
+    moments = torch.einsum("in,inc->ic", weights * points, f[..., 2 * decoder.n_features :])
     return torch.cat([integrals, moments], dim=1)
 
 
@@ -141,7 +141,7 @@ def _random_decoder(quadrature: str, seed: int, output_std: float = 1.0) -> Deri
 def test_decoder_integrals_match_high_order_reference(quadrature, seed):
     decoder = _random_decoder(quadrature, seed)
     z = torch.linspace(-3, 3, 41, dtype=torch.float64)
-    d = decoder.n_genes
+    d = decoder.n_features
     got = torch.cat(decoder.quadrature(decoder.network, z, slice(2 * d, 3 * d)), dim=1)
     reference = _reference(decoder, z)
     assert torch.max(torch.abs(got - reference)) / reference.abs().max() < 1e-5
@@ -157,7 +157,7 @@ def test_chebyshev_stays_accurate_on_sharp_networks(seed):
     # training sharpens some of the network's outputs: here they rise by up to 20 orders of
     # magnitude over [-3, 3], which 48 nodes alone resolve only to about 5e-4
     decoder = _random_decoder("chebyshev", seed, output_std=6.0)
-    d = decoder.n_genes
+    d = decoder.n_features
     z = torch.linspace(-3, 3, 41, dtype=torch.float64, requires_grad=True)
     reference = _reference(decoder, z)
     weights = list(decoder.network.parameters())

@@ -11,9 +11,7 @@ import pandas as pd
 from anndata import AnnData
 from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager
-from scvi.data.fields import CategoricalObsField, LayerField, NumericalObsField
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
-from scvi.utils import setup_anndata_dsp
 
 from scbasis._constants import RESULT_KEYS, TREND_KEYS, result_key
 from scbasis.nn._likelihoods import check_likelihood
@@ -22,6 +20,7 @@ from scbasis.train import PseudotimeTrainingPlan, fused_adam
 from ._expression import ExpressionMixin
 from ._getters import PseudotimeGettersMixin
 from ._orientation import Orientation, Root, orientation_from_root, root_mask
+from ._registration import anndata_fields, setup_dsp
 from ._results import ResultKey, ResultsMixin
 from ._validation import initial_intercepts, validate_data, validate_setup
 
@@ -36,7 +35,7 @@ class PseudotimeModel(
 ):
     """Base of the scbasis models: a latent pseudotime and one curve per feature and family.
 
-    Subclasses set :attr:`_results_key`, :attr:`families` and build ``self.module`` (a
+    Subclasses set :attr:`_results_key` and build ``self.module`` (a
     :class:`~scbasis.module.PseudotimeModule`).
     """
 
@@ -54,7 +53,7 @@ class PseudotimeModel(
 
     # ------------------------------------------------------------------ registration
     @classmethod
-    @setup_anndata_dsp.dedent
+    @setup_dsp.dedent
     def setup_anndata(
         cls,
         adata: AnnData,
@@ -63,33 +62,35 @@ class PseudotimeModel(
         size_factor_key: str | None = None,
         **kwargs,
     ) -> None:
-        """%(summary)s
+        """Register ``adata`` with this model: where its data, batches and size factors are.
 
         ``scbasis.model.setup_anndata`` does this for every scbasis model at once.
 
         Parameters
         ----------
-        adata
-            Cells x features. Count likelihoods need raw counts (in ``adata.X`` or ``layer``);
-            the Gaussian likelihood takes any real values (e.g. standardised measurements).
-        layer
-            Layer holding the data; ``None`` uses ``adata.X``.
-        batch_key
-            Column of ``adata.obs`` naming each cell's batch or sample. Each batch gets
-            per-feature offsets on the link scale, and the encoder sees the batch, so that all
-            batches share one pseudotime; the first category is the reference (offset 0).
-        size_factor_key
-            Column of ``adata.obs`` with per-cell size factors that replace the observed
-            total counts as library sizes.
+        %(param_adata)s
+        %(param_layer)s
+        %(param_batch_key)s
+        %(param_size_factor_key)s
         """
         validate_setup(adata, layer, batch_key, size_factor_key)
+        cls._register_anndata(adata, layer, batch_key, size_factor_key, **kwargs)
+
+    @classmethod
+    def _register_anndata(
+        cls,
+        adata: AnnData,
+        layer: str | None,
+        batch_key: str | None,
+        size_factor_key: str | None,
+        **kwargs,
+    ) -> None:
+        """Register ``adata``'s fields with this model (arguments checked by the caller)."""
         setup_method_args = cls._get_setup_method_args(**locals())
-        fields = [
-            LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False),
-            CategoricalObsField(REGISTRY_KEYS.BATCH_KEY, batch_key),
-            NumericalObsField(REGISTRY_KEYS.SIZE_FACTOR_KEY, size_factor_key, required=False),
-        ]
-        adata_manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
+        adata_manager = AnnDataManager(
+            fields=anndata_fields(layer, batch_key, size_factor_key),
+            setup_method_args=setup_method_args,
+        )
         adata_manager.register_fields(adata, **kwargs)
         cls.register_manager(adata_manager)
 
@@ -224,6 +225,11 @@ class PseudotimeModel(
 
 class ClusteredPseudotimeModel(PseudotimeModel):
     """A :class:`PseudotimeModel` whose features are clustered into :attr:`families`."""
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """Family names, in the order of the module's curve columns."""
+        return self.module.families
 
     def get_cluster_probabilities(self) -> pd.DataFrame:
         """Posterior probability of each feature's family, ``q(w_j = k)``.

@@ -9,16 +9,12 @@ import scipy.sparse as sp
 from anndata import AnnData
 
 from scbasis.module import BasisDeVAEModule
-from scbasis.nn._likelihoods import COUNT_LIKELIHOODS
 from scbasis.nn._quadrature import DEFAULT_QUADRATURE_TOLERANCE
 
 from ._base import ClusteredPseudotimeModel
 from ._family_fit import DEFAULT_FAMILY_LR, FamilyFitMixin
 from ._pseudotime_posterior import PseudotimePosteriorMixin
 from ._validation import registered_matrix
-
-#: Default smallest rise and fall of a transient within the cells' range, in log units (counts).
-DEFAULT_MIN_CHANGE = 0.5
 
 
 class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeModel):
@@ -140,12 +136,8 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
     ):
         super().__init__(adata)
         self._validate_data_for(self.adata, likelihood)
-        x0 = self._initial_intercepts(likelihood)
-        is_count = likelihood in COUNT_LIKELIHOODS
         if flat_family is None:
             flat_family = decoder == "basis"
-        if min_change is None:
-            min_change = DEFAULT_MIN_CHANGE if is_count else 0.5 * self._feature_std()
         if library_size is None:
             library_size = "observed" if self._size_factor_key is not None else "trend"
         if library_size == "trend" and self._size_factor_key is not None:
@@ -154,10 +146,6 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
                 f"factors (size_factor_key={self._size_factor_key!r}), which are used as they "
                 "are; pass library_size=None or 'observed'."
             )
-        # network decoder, count models: transient = basal level + peak, half the mean rate each
-        half_rate = np.exp(x0) / 2 if is_count else None
-        if transient_min_slope is None:
-            transient_min_slope = 1.0 if is_count else 0.0
         self.module = self._module_cls(
             self.summary_stats.n_vars,
             n_batch=self.summary_stats.n_batch,
@@ -165,7 +153,7 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
             flat_family=flat_family,
             min_change=min_change,
             library_size=library_size,
-            mean_log_total=self._mean_log_total() if is_count else None,
+            mean_log_total=self._mean_log_total(),
             n_hidden=n_hidden,
             n_layers_encoder=n_layers_encoder,
             n_layers_decoder=n_layers_decoder,
@@ -176,14 +164,11 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
             alpha=alpha,
             beta=beta,
             gamma=gamma,
-            x0_init=x0,
-            amplitude_init=half_rate,
-            baseline_init=half_rate,
+            intercept_init=self._initial_intercepts(likelihood),
+            feature_std=self._feature_std(),
             transient_min_slope=transient_min_slope,
             **module_kwargs,
         )
-        #: Family names, in the order of the module's curve columns.
-        self.families = tuple(self.module.families)
         rule = getattr(self.module.decoder, "quadrature", None)
         decoder_summary = (
             f"quadrature: {type(rule).__name__} ({rule.n_nodes} nodes)"

@@ -112,8 +112,6 @@ class BasisVAE(ClusteredPseudotimeModel):
                 f"n_latent={n_latent}."
             )
         self._validate_data_for(self.adata, likelihood)
-        #: Basis function names, ``basis_0`` ... ``basis_{K-1}``.
-        self.families = tuple(f"basis_{k}" for k in range(n_basis))
         self.module = self._module_cls(
             self.summary_stats.n_vars,
             n_latent=n_latent,

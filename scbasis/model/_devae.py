@@ -164,7 +164,7 @@ class DeVAE(PseudotimeModel):
             n_quadrature=n_quadrature,
             quadrature_tolerance=quadrature_tolerance,
             beta=beta,
-            x0_init=self._initial_intercepts(likelihood),
+            intercept_init=self._initial_intercepts(likelihood),
             **module_kwargs,
         )
         counts = pd.Series(constraints).value_counts()

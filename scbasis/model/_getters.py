@@ -218,7 +218,7 @@ class PseudotimeGettersMixin:
                 z, inference_outputs[MODULE_KEYS.LIBRARY_KEY], tensors.get(REGISTRY_KEYS.BATCH_KEY)
             )
             x = tensors[REGISTRY_KEYS.X_KEY].to(z.device)
-            values.append(self.module.cell_log_likelihood(x, parameters).cpu())
+            values.append(self.module.cell_log_likelihood(x, parameters, self.module.phi).cpu())
         per_cell = torch.cat(values).numpy()
         return per_cell if return_per_cell else float(per_cell.sum())
 
@@ -232,8 +232,12 @@ class PseudotimeGettersMixin:
         return float(np.median(np.asarray(registered_matrix(adata, self._layer).sum(axis=1))))
 
     def _best_family(self) -> np.ndarray:
-        """Index (module order) of each feature's most probable family, ``(d,)``."""
-        return self.module.phi.argmax(dim=1).cpu().numpy()
+        """Index (module order) of each feature's most probable family, ``(d,)``; zeros for
+        a module without clustering (one curve per feature)."""
+        phi = self.module.phi
+        if phi is None:
+            return np.zeros(self.module.n_input, dtype=np.int64)
+        return phi.argmax(dim=1).cpu().numpy()
 
     def _gene_indices(self, genes: Sequence[str] | None) -> np.ndarray:
         var_names = self.adata_manager.adata.var_names

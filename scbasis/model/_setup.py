@@ -7,11 +7,14 @@ from anndata import AnnData
 from ._basisdevae import BasisDeVAE
 from ._basisvae import BasisVAE
 from ._devae import DeVAE
+from ._registration import setup_dsp
+from ._validation import validate_setup
 
 #: The models :func:`setup_anndata` registers an AnnData with.
 MODELS = (BasisDeVAE, DeVAE, BasisVAE)
 
 
+@setup_dsp.dedent
 def setup_anndata(
     adata: AnnData,
     layer: str | None = None,
@@ -19,27 +22,21 @@ def setup_anndata(
     size_factor_key: str | None = None,
 ) -> None:
     """Register ``adata`` with every scbasis model (:class:`BasisDeVAE`, :class:`DeVAE`,
-    :class:`BasisVAE`), as each model's own ``setup_anndata`` does.
+    :class:`BasisVAE`): the arguments are checked once, then each model records where the
+    data, batches and size factors are, as its own ``setup_anndata`` would.
 
     Parameters
     ----------
-    adata
-        Cells x features. Count likelihoods need raw counts (in ``adata.X`` or ``layer``); the
-        Gaussian likelihood takes any real values (e.g. standardised measurements).
-    layer
-        Layer holding the data; ``None`` uses ``adata.X``.
-    batch_key
-        Column of ``adata.obs`` naming each cell's batch or sample.
-    size_factor_key
-        Column of ``adata.obs`` with per-cell size factors that replace the observed total
-        counts as library sizes.
+    %(param_adata)s
+    %(param_layer)s
+    %(param_batch_key)s
+    %(param_size_factor_key)s
 
     Examples
     --------
     >>> scbasis.model.setup_anndata(adata, layer="counts")
     >>> model = scbasis.model.BasisDeVAE(adata)  # or DeVAE(adata), BasisVAE(adata)
     """
+    validate_setup(adata, layer, batch_key, size_factor_key)
     for model_cls in MODELS:
-        model_cls.setup_anndata(
-            adata, layer=layer, batch_key=batch_key, size_factor_key=size_factor_key
-        )
+        model_cls._register_anndata(adata, layer, batch_key, size_factor_key)

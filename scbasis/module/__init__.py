@@ -3,6 +3,7 @@
 from ._base import LIKELIHOOD_PATHS, PseudotimeModule
 from ._basisdevae import BasisDeVAEModule
 from ._basisvae import BasisVAEModule
+from ._clustered import ClusteredPseudotimeModule
 from ._devae import DECODERS, DeVAEModule, check_decoder
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "LIKELIHOOD_PATHS",
     "BasisDeVAEModule",
     "BasisVAEModule",
+    "ClusteredPseudotimeModule",
     "DeVAEModule",
     "PseudotimeModule",
     "check_decoder",

@@ -28,10 +28,11 @@ _ZI_LOGIT_INIT = -2.0  # zero-inflation probability 0.12 at the start
 class PseudotimeModule(ObservationMixin, BaseModuleClass):
     """Base of the scbasis modules: ``q(z | x)``, curves per feature and family, and the ELBO.
 
-    A subclass provides the decoder through :meth:`decode` (curves on the likelihood's link
-    scale, one column per family or basis function), the assignment weights :attr:`phi` and
-    its global terms through :meth:`clustering_terms` and :meth:`prior_terms`. This base adds
-    per-batch, per-feature offsets on the link scale and the observation model:
+    A subclass provides the decoder through :meth:`decode` (each feature's curve on the
+    likelihood's link scale) and the MAP terms of its global parameters through
+    :meth:`prior_terms`; :class:`~scbasis.module.ClusteredPseudotimeModule` adds one curve per
+    family and the assignments :attr:`phi`. This base adds per-batch, per-feature offsets on
+    the link scale and the observation model:
 
     * counts (``"zinb"``, ``"nb"``, ``"poisson"``): ``log mu = curve + offset + log l_i``, with
       ``l_i`` the cell's library size: its size factor when given, else its total count
@@ -60,8 +61,9 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
 
     The loss, per training cell, is
 
-    ``mean_i [-sum_jk phi_jk log p(x_ij | z_i, k) + beta KL(q(z_i) || N(0, I))]
-    + (gamma sum(clustering_terms) + sum(prior_terms)) / N``,
+    ``mean_i [-sum_j log p(x_ij | z_i) + beta KL(q(z_i) || N(0, I))] + sum(prior_terms) / N``
+    (clustered modules: ``-sum_jk phi_jk log p(x_ij | z_i, k)`` and ``gamma
+    sum(clustering_terms)`` added to the global terms),
 
     with ``beta`` and ``gamma`` multiplied by the training plan's annealing weight.
 
@@ -124,6 +126,7 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
             )
         self.likelihood_path = likelihood_path
         self.is_count_model = likelihood in COUNT_LIKELIHOODS
+        self.n_input = n_input
         self.n_latent = n_latent
         self.beta = beta
         self.gamma = gamma
@@ -159,16 +162,19 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
 
     # ------------------------------------------------------------------ subclass hooks
     @property
-    def phi(self) -> torch.Tensor:
-        """Weights of the families per feature, ``(d, K)``, rows summing to 1."""
-        raise NotImplementedError
+    def phi(self) -> torch.Tensor | None:
+        """Weights of each feature's curves, ``(d, K)``; ``None``: one curve per feature (a
+        module without clustering)."""
+        return None
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Curves of every feature under every family at ``z`` ``(N, p)``: ``(N, d, K)``."""
+        """The curves at ``z`` ``(N, p)``: ``(N, d, K)``, one column per family (``K = 1``
+        without clustering)."""
         raise NotImplementedError
 
-    def clustering_terms(self, phi: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Terms of the negative ELBO from the assignments, weighted by ``gamma``."""
+    def clustering_terms(self, phi: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Terms of the negative ELBO from the assignments, weighted by ``gamma`` (none
+        without clustering)."""
         return {}
 
     def prior_terms(self) -> dict[str, torch.Tensor]:
@@ -367,7 +373,7 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
         for _ in range(n_mc_samples):
             z = qz.sample()
             parameters = self.family_parameters(z, library, batch_index)
-            log_px = self.cell_log_likelihood(x, parameters)
+            log_px = self.cell_log_likelihood(x, parameters, self.phi)
             log_pz = Normal(0.0, 1.0).log_prob(z).sum(-1)
             log_weights.append(log_px + log_pz - qz.log_prob(z).sum(-1))
         log_ml = torch.logsumexp(torch.stack(log_weights), dim=0) - math.log(n_mc_samples)

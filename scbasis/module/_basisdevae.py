@@ -7,13 +7,16 @@ import math
 import numpy as np
 import torch
 
-from scbasis.nn import FAMILIES, BasisFamilyDecoder, DerivativeDecoder, FeatureClustering
+from scbasis.nn import FAMILIES, BasisFamilyDecoder, DerivativeDecoder
 from scbasis.nn._quadrature import DEFAULT_QUADRATURE_TOLERANCE
 
-from ._base import PseudotimeModule
+from ._clustered import ClusteredPseudotimeModule
 
 #: Decoders of BasisDeVAE: the fixed sigmoid basis (default) or the papers' network.
 FAMILY_DECODERS: tuple[str, ...] = ("basis", "network")
+#: Least change of the basis decoder's monotone families over the cells' range, on the
+#: log scale (count likelihoods).
+DEFAULT_MIN_CHANGE = 0.5
 #: Shape parameters each basis family adds to a constant gene (its change; rise, fall and peak
 #: position; a flat gene's change stays under the threshold), on which the family posterior's
 #: penalty is counted.
@@ -25,7 +28,7 @@ FAMILY_SHAPE_PARAMETERS: dict[str, int] = {
 }
 
 
-class BasisDeVAEModule(PseudotimeModule):
+class BasisDeVAEModule(ClusteredPseudotimeModule):
     """BasisDeVAE: a 1-D latent pseudotime, a derivative-space decoder and collapsed clustering.
 
     The loss is the paper's eqs. 3-7 (see :class:`PseudotimeModule`): the clustering terms
@@ -52,7 +55,9 @@ class BasisDeVAEModule(PseudotimeModule):
         One of :data:`FAMILY_DECODERS`.
     flat_family, min_change
         The basis decoder's flat family and least change (see
-        :class:`~scbasis.nn.BasisFamilyDecoder`).
+        :class:`~scbasis.nn.BasisFamilyDecoder`); ``min_change=None`` takes
+        :data:`DEFAULT_MIN_CHANGE` on the log scale for counts and half of each feature's
+        standard deviation ``feature_std`` for Gaussian data.
     n_hidden
         Hidden width of the encoder, the derivative network.
     n_layers_encoder
@@ -80,16 +85,19 @@ class BasisDeVAEModule(PseudotimeModule):
         Weight of ``KL(q(z) || p(z))``.
     gamma
         Weight of the collapsed clustering prior and of ``E_q(w) log q(w)``.
-    x0_init
-        Initial level per gene (means for Gaussian data, log-rates for counts).
-    amplitude_init
-        Initial transient amplitudes per gene (network decoder).
-    baseline_init
-        Initial basal levels of the transient family per gene (network decoder); ``None``
-        gives the paper's transient without a basal level (see
-        :class:`~scbasis.nn.DerivativeDecoder`).
+    intercept_init
+        Initial level per gene ``(d,)`` (means for Gaussian data, log-rates for counts).
+    feature_std
+        Standard deviation of each feature over the cells ``(d,)``, for the Gaussian
+        likelihood's ``min_change``.
     transient_min_slope
-        Minimum slope ``kappa`` of the transient's warp (network decoder; 0: the paper's).
+        Minimum slope ``kappa`` of the transient's warp (network decoder); ``None`` takes 1 for
+        counts and the papers' 0 for Gaussian data.
+
+    With the network decoder and a count likelihood the transient has a basal level and is
+    returned as a log-rate (see :class:`~scbasis.nn.DerivativeDecoder`), its amplitude and
+    basal level starting at half of each gene's mean rate; with the Gaussian likelihood it is
+    the papers' transient.
     """
 
     likelihoods = ("zinb", "nb", "poisson", "gaussian")
@@ -101,7 +109,7 @@ class BasisDeVAEModule(PseudotimeModule):
         n_batch: int = 1,
         decoder: str = "basis",
         flat_family: bool = False,
-        min_change: float | np.ndarray = 0.5,
+        min_change: float | np.ndarray | None = None,
         n_hidden: int = 64,
         n_layers_encoder: int = 1,
         n_layers_decoder: int = 1,
@@ -116,10 +124,9 @@ class BasisDeVAEModule(PseudotimeModule):
         alpha: float = 0.1,
         beta: float = 1.0,
         gamma: float = 1.0,
-        x0_init: np.ndarray | None = None,
-        amplitude_init: np.ndarray | None = None,
-        baseline_init: np.ndarray | None = None,
-        transient_min_slope: float = 0.0,
+        intercept_init: np.ndarray | None = None,
+        feature_std: np.ndarray | None = None,
+        transient_min_slope: float | None = None,
     ):
         super().__init__(
             n_input,
@@ -136,20 +143,34 @@ class BasisDeVAEModule(PseudotimeModule):
         )
         if decoder not in FAMILY_DECODERS:
             raise ValueError(f"Unknown decoder {decoder!r}; choose one of {FAMILY_DECODERS}.")
+        counts = self.is_count_model
         if decoder == "basis":
+            if min_change is None:
+                if not counts and feature_std is None:
+                    raise ValueError(
+                        "The Gaussian likelihood's default min_change is half of each "
+                        "feature's standard deviation: pass feature_std, or min_change."
+                    )
+                min_change = DEFAULT_MIN_CHANGE if counts else 0.5 * feature_std
             self.decoder = BasisFamilyDecoder(
                 n_input,
-                level_init=x0_init,
+                intercept_init=intercept_init,
                 flat_family=flat_family,
                 min_change=min_change,
             )
-            self.families: tuple[str, ...] = self.decoder.families
+            families = self.decoder.families
         else:
             if flat_family:
                 raise ValueError(
                     "flat_family needs decoder='basis'; the papers' network decoder has the "
                     "three families increasing, decreasing and transient."
                 )
+            # count models: transient = basal level + peak, half the mean rate each
+            half_rate = None
+            if counts and intercept_init is not None:
+                half_rate = np.exp(intercept_init) / 2
+            if transient_min_slope is None:
+                transient_min_slope = 1.0 if counts else 0.0
             self.decoder = DerivativeDecoder(
                 n_input,
                 n_hidden=n_hidden,
@@ -158,19 +179,16 @@ class BasisDeVAEModule(PseudotimeModule):
                 quadrature=quadrature,
                 n_quadrature=n_quadrature,
                 quadrature_tolerance=quadrature_tolerance,
-                x0_init=x0_init,
-                amplitude_init=amplitude_init,
-                baseline_init=baseline_init,
+                intercept_init=intercept_init,
+                amplitude_init=half_rate,
+                basal_level=counts,
+                baseline_init=half_rate,
+                log_transient=counts,
                 transient_min_slope=transient_min_slope,
             )
-            self.families = FAMILIES
+            families = FAMILIES
         self.decoder_name = decoder
-        self.clustering = FeatureClustering(n_input, len(self.families), alpha, "collapsed")
-
-    @property
-    def phi(self) -> torch.Tensor:
-        """Cluster probabilities ``q(w_j = k)``, ``(d, K)``."""
-        return self.clustering.phi
+        self.add_clustering(families, alpha)
 
     @property
     def family_shape_parameters(self) -> np.ndarray | None:
@@ -184,11 +202,7 @@ class BasisDeVAEModule(PseudotimeModule):
         """Every gene under every family, ``(N, d, K)``: log-rates for counts, else means."""
         if self.decoder_name == "basis":
             return self.decoder(self.data_range.normalise(z[:, 0]))
-        return self.decoder(z[:, 0], log_transient_scale=self.is_count_model)
-
-    def clustering_terms(self, phi: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``-(log B(n + alpha) - log B(alpha))`` and ``E_q log q(w)``."""
-        return self.clustering(phi)
+        return self.decoder(z[:, 0])
 
     def prior_terms(self) -> dict[str, torch.Tensor]:
         """``transient_prior = -sum_j [log N(z0_j | 0, 1) + log Gamma(A_j | 1, 1)]`` (network

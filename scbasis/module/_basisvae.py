@@ -7,12 +7,12 @@ import math
 import numpy as np
 import torch
 
-from scbasis.nn import BasisDecoder, FeatureClustering
+from scbasis.nn import BasisDecoder
 
-from ._base import PseudotimeModule
+from ._clustered import ClusteredPseudotimeModule
 
 
-class BasisVAEModule(PseudotimeModule):
+class BasisVAEModule(ClusteredPseudotimeModule):
     """BasisVAE: feature ``j`` follows ``lambda_jk f^(k)(z + delta_jk)`` under basis ``k``.
 
     The objective is appendix B's beta-weighted ELBO: ``beta`` weighs both
@@ -105,20 +105,12 @@ class BasisVAEModule(PseudotimeModule):
             intercept_init=intercept_init,
         )
         # random starting assignments break the symmetry between the basis functions
-        self.clustering = FeatureClustering(n_input, n_basis, alpha, inference, logits_init_sd=1.0)
-
-    @property
-    def phi(self) -> torch.Tensor:
-        """Cluster probabilities ``q(w_j = k)``, ``(d, K)``."""
-        return self.clustering.phi
+        families = tuple(f"basis_{k}" for k in range(n_basis))
+        self.add_clustering(families, alpha, inference, logits_init_sd=1.0)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Every feature under every basis function on the link scale, ``(N, d, K)``."""
         return self.decoder(z)
-
-    def clustering_terms(self, phi: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The clustering part of the negative ELBO for the chosen ``inference``."""
-        return self.clustering(phi)
 
     def prior_terms(self) -> dict[str, torch.Tensor]:
         """MAP terms ``delta_prior = -sum log N(delta | 0, 1)`` (translation invariance) and

@@ -26,7 +26,7 @@ class DeVAEModule(PseudotimeModule):
     """DeVAE: ``x(z) = x0 + sum_p int_0^{z_p} f^(p)`` with per-feature shape constraints.
 
     With ``decoder="mlp"`` or ``"linear"`` the same module is the papers' plain VAE resp.
-    linear VAE baseline. There is no clustering: every feature has one curve (``K = 1``).
+    linear VAE baseline. There is no clustering: every feature has one curve.
 
     Parameters
     ----------
@@ -56,7 +56,7 @@ class DeVAEModule(PseudotimeModule):
         ``"fused"`` (default) or ``"reference"`` (see :class:`PseudotimeModule`).
     beta
         Weight of ``KL(q(z) || p(z))``.
-    x0_init
+    intercept_init
         Initial per-feature values at ``z = 0`` on the link scale ``(d,)``.
     """
 
@@ -78,7 +78,7 @@ class DeVAEModule(PseudotimeModule):
         quadrature_tolerance: float | None = DEFAULT_QUADRATURE_TOLERANCE,
         likelihood_path: str = "fused",
         beta: float = 1.0,
-        x0_init: np.ndarray | None = None,
+        intercept_init: np.ndarray | None = None,
     ):
         super().__init__(
             n_input,
@@ -100,7 +100,7 @@ class DeVAEModule(PseudotimeModule):
                 quadrature=quadrature,
                 n_quadrature=n_quadrature,
                 quadrature_tolerance=quadrature_tolerance,
-                x0_init=x0_init,
+                intercept_init=intercept_init,
             )
         else:
             self.decoder = UnconstrainedDecoder(
@@ -109,14 +109,8 @@ class DeVAEModule(PseudotimeModule):
                 n_hidden=n_hidden,
                 n_layers=n_layers_decoder if decoder == "mlp" else 0,
                 activation=activation,
-                x0_init=x0_init,
+                intercept_init=intercept_init,
             )
-        self.register_buffer("single_family", torch.ones(n_input, 1))
-
-    @property
-    def phi(self) -> torch.Tensor:
-        """A single family per feature: ones, ``(d, 1)``."""
-        return self.single_family
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Every feature's curve at ``z`` ``(N, p)`` on the link scale, ``(N, d, 1)``."""

@@ -102,12 +102,12 @@ class ObservationMixin:
             The log library sizes they were made with, ``(..., N, 1)``; the distribution's
             normalised expression (``get_normalized("scale")``) is the mean per unit of it.
         """
-        best = self.phi.detach().argmax(dim=1)
+        phi = self.phi
 
         def pick(values: torch.Tensor) -> torch.Tensor:
-            if values.shape[-1] == 1:
+            if phi is None:
                 return values[..., 0]
-            index = best.view(-1, 1).expand(*values.shape[:-1], 1)
+            index = phi.detach().argmax(dim=1).view(-1, 1).expand(*values.shape[:-1], 1)
             return torch.gather(values, -1, index)[..., 0]
 
         chosen = {k: v for k, v in parameters.items() if k in _DISTRIBUTION_PARAMETERS}
@@ -144,24 +144,25 @@ class ObservationMixin:
         self,
         x: torch.Tensor,
         parameters: dict[str, torch.Tensor],
-        phi: torch.Tensor | None = None,
+        weights: torch.Tensor | None,
     ) -> torch.Tensor:
-        """``sum_jk phi_jk log p(x_ij | z_i, family k)`` per cell, ``(N,)``, under
-        :meth:`observation_parameters`.
+        """``sum_jk w_jk log p(x_ij | z_i, curve k)`` per cell, ``(N,)``, under
+        :meth:`observation_parameters`, taken by the path chosen with ``likelihood_path``.
 
-        Taken by the path chosen with ``likelihood_path``; ``phi`` ``(d, K)`` defaults to
-        :attr:`phi`.
+        ``weights`` ``(d, K)`` are the assignments :attr:`phi` of a clustered module; ``None``
+        where each feature has one curve (``K = 1``).
         """
-        phi = self.phi if phi is None else phi
         if self.likelihood_path == "reference":
             log_p = self.family_log_likelihood(x, parameters)
-            return torch.einsum("idk,dk->i", log_p, phi)
-        return cell_log_likelihood(x, self.likelihood, phi, **parameters)
+            if weights is None:
+                return log_p[..., 0].sum(-1)
+            return torch.einsum("idk,dk->i", log_p, weights)
+        return cell_log_likelihood(x, self.likelihood, weights, **parameters)
 
     @torch.inference_mode()
     def grid_curves(
         self, z_grid: torch.Tensor, families: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """The curves on a grid of latent times, for :meth:`grid_log_likelihood`.
 
         Parameters
@@ -175,21 +176,21 @@ class ObservationMixin:
         Returns
         -------
         Curves on the link scale ``(G, K', d)``, the library correction at each point ``(G,)``
-        (:meth:`library_correction`) and the family weights ``(d, K')``.
+        (:meth:`library_correction`) and the curves' weights ``(d, K')`` (``None``: one curve
+        per feature).
         """
         links = self.decode(z_grid[:, None]).transpose(1, 2)  # (G, K, d)
         correction = self.library_correction(z_grid[:, None])
         if families is None:
             return links.contiguous(), correction, self.phi
         index = families.to(links.device).view(1, 1, -1).expand(links.shape[0], 1, -1)
-        weights = links.new_ones(links.shape[2], 1)
-        return torch.gather(links, 1, index).contiguous(), correction, weights
+        return torch.gather(links, 1, index).contiguous(), correction, None
 
     @torch.inference_mode()
     def grid_log_likelihood(
         self,
         x: torch.Tensor,
-        curves: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        curves: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
         points: torch.Tensor,
         size_factor: torch.Tensor | None = None,
         batch_index: torch.Tensor | None = None,

@@ -52,9 +52,9 @@ class BasisFamilyDecoder(nn.Module):
 
     Parameters
     ----------
-    n_genes
+    n_features
         Number of genes ``d``.
-    level_init
+    intercept_init
         Initial level of every gene ``(d,)`` on the link scale (the log pooled rate for counts,
         the mean for Gaussian data): each family starts at it.
     flat_family
@@ -73,8 +73,8 @@ class BasisFamilyDecoder(nn.Module):
 
     def __init__(
         self,
-        n_genes: int,
-        level_init: np.ndarray | None = None,
+        n_features: int,
+        intercept_init: np.ndarray | None = None,
         flat_family: bool = False,
         min_change: float | np.ndarray = 0.5,
         peak_margin: float = 0.02,
@@ -84,23 +84,27 @@ class BasisFamilyDecoder(nn.Module):
         if not 0 <= peak_margin < 0.5:
             raise ValueError(f"peak_margin must lie in [0, 0.5), got {peak_margin}.")
         self.peak_margin = float(peak_margin)
-        delta = torch.as_tensor(min_change, dtype=torch.float32).expand(n_genes)
+        delta = torch.as_tensor(min_change, dtype=torch.float32).expand(n_features)
         if not bool(torch.all(torch.isfinite(delta) & (delta >= 0))):
             raise ValueError("min_change must be finite and >= 0.")
-        self.n_genes = n_genes
+        self.n_features = n_features
         self.families = BASIS_FAMILIES if flat_family else BASIS_FAMILIES[:3]
         n_families = len(self.families)
         self.register_buffer("min_change", delta.clone())
         self.basis = SigmoidBasis() if basis is None else basis
-        level = torch.zeros(n_genes) if level_init is None else torch.as_tensor(level_init).float()
+        level = (
+            torch.zeros(n_features)
+            if intercept_init is None
+            else torch.as_tensor(intercept_init).float()
+        )
         self.level = nn.Parameter(level[:, None].repeat(1, n_families).contiguous())
         # one increasing function F_k per family: (B, K, d)
         self.weights_raw = nn.Parameter(
-            torch.full((self.basis.n_functions, n_families, n_genes), _WEIGHT_INIT)
+            torch.full((self.basis.n_functions, n_families, n_features), _WEIGHT_INIT)
         )
-        self.peak_raw = nn.Parameter(torch.zeros(n_genes))  # u0 = 1/2
+        self.peak_raw = nn.Parameter(torch.zeros(n_features))  # u0 = 1/2
         # tanh(a) of the flat family: the direction and share of its change, starting at 0
-        self.flat_slope_raw = nn.Parameter(torch.zeros(n_genes)) if flat_family else None
+        self.flat_slope_raw = nn.Parameter(torch.zeros(n_features)) if flat_family else None
 
     @property
     def weights(self) -> torch.Tensor:

@@ -52,7 +52,7 @@ class ConstrainedDerivativeDecoder(nn.Module):
         Nodes of the rule; ``None`` takes the rule's default.
     quadrature_tolerance
         Error tolerance of the Chebyshev rule (see :class:`~scbasis.nn.ChebyshevQuadrature`).
-    x0_init
+    intercept_init
         Initial ``x0`` ``(d,)``; zeros if ``None``.
     """
 
@@ -66,7 +66,7 @@ class ConstrainedDerivativeDecoder(nn.Module):
         quadrature: str = "chebyshev",
         n_quadrature: int | None = None,
         quadrature_tolerance: float | None = DEFAULT_QUADRATURE_TOLERANCE,
-        x0_init: np.ndarray | None = None,
+        intercept_init: np.ndarray | None = None,
     ):
         super().__init__()
         constraints = check_constraints(constraints)
@@ -86,7 +86,11 @@ class ConstrainedDerivativeDecoder(nn.Module):
             for _ in range(n_latent)
         )
         self.quadrature = make_quadrature(quadrature, n_quadrature, quadrature_tolerance)
-        x0 = torch.zeros(self.n_features) if x0_init is None else torch.as_tensor(x0_init)
+        x0 = (
+            torch.zeros(self.n_features)
+            if intercept_init is None
+            else torch.as_tensor(intercept_init)
+        )
         self.x0 = nn.Parameter(x0.float().clone())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

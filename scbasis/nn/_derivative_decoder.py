@@ -27,7 +27,7 @@ class DerivativeDecoder(nn.Module):
 
     Parameters
     ----------
-    n_genes
+    n_features
         Number of genes ``d``.
     n_hidden
         Hidden width of the derivative network.
@@ -44,15 +44,20 @@ class DerivativeDecoder(nn.Module):
     quadrature_tolerance
         Error tolerance of the Chebyshev rule, which refines the outputs that need it (see
         :class:`~scbasis.nn.ChebyshevQuadrature`); ``None`` keeps ``n_quadrature`` nodes.
-    x0_init
+    intercept_init
         Initial ``x0`` ``(d,)`` (e.g. the gene means on the decoder's scale); zeros if ``None``.
     amplitude_init
         Initial transient amplitudes ``A`` ``(d,)``; ``softplus(0)`` if ``None`` (the papers').
+    basal_level
+        Give the transient family a non-negative per-gene basal level,
+        ``g_3 = b + A exp(-h^2)``. The shape is unchanged (single maximum at ``z0``, decay on
+        both sides), but the gene may decay to a basal level rather than to 0, as transiently
+        induced genes do in count data. ``False``: the papers' transient.
     baseline_init
-        If given, the transient family gets a non-negative per-gene baseline,
-        ``g_3 = b + A exp(-h^2)``, initialised to these values ``(d,)``. The shape is unchanged
-        (single maximum at ``z0``, decay on both sides), but the gene may decay to a basal level
-        rather than to 0, as transiently induced genes do in count data.
+        Initial basal levels ``b`` ``(d,)`` (``basal_level``); ``softplus(0)`` if ``None``.
+    log_transient
+        Return ``log g_3`` instead of ``g_3`` for the transient family (count likelihoods
+        use the monotone curves and ``log g_3`` as log-rates).
     transient_min_slope
         ``kappa`` in the transient's warp ``h = (z - z0) (kappa + softplus(...))``: the
         transient falls at least like ``exp(-kappa^2 (z - z0)^2)``, so a gene that stays on a
@@ -63,62 +68,62 @@ class DerivativeDecoder(nn.Module):
 
     def __init__(
         self,
-        n_genes: int,
+        n_features: int,
         n_hidden: int = 64,
         n_layers: int = 1,
         activation: str = "tanh",
         quadrature: str = "chebyshev",
         n_quadrature: int | None = None,
         quadrature_tolerance: float | None = DEFAULT_QUADRATURE_TOLERANCE,
-        x0_init: np.ndarray | None = None,
+        intercept_init: np.ndarray | None = None,
         amplitude_init: np.ndarray | None = None,
+        basal_level: bool = False,
         baseline_init: np.ndarray | None = None,
+        log_transient: bool = False,
         transient_min_slope: float = 0.0,
     ):
         super().__init__()
-        self.n_genes = n_genes
+        self.n_features = n_features
+        self.log_transient = log_transient
         self.transient_min_slope = transient_min_slope
-        self.network = DerivativeNetwork(n_genes * self.n_families, n_hidden, n_layers, activation)
+        self.network = DerivativeNetwork(
+            n_features * self.n_families, n_hidden, n_layers, activation
+        )
         self.quadrature = make_quadrature(quadrature, n_quadrature, quadrature_tolerance)
-        x0 = torch.zeros(n_genes) if x0_init is None else torch.as_tensor(x0_init).float()
-        amplitude = (
-            torch.full((n_genes,), np.log(2.0))
-            if amplitude_init is None
-            else torch.as_tensor(amplitude_init).float()
-        )
-        self.x0 = nn.Parameter(x0.clone())
-        self.centre = nn.Parameter(torch.zeros(n_genes))
-        self.offset = nn.Parameter(torch.zeros(n_genes))
+        self.x0 = nn.Parameter(_per_feature(intercept_init, n_features, 0.0))
+        self.centre = nn.Parameter(torch.zeros(n_features))
+        self.offset = nn.Parameter(torch.zeros(n_features))
+        softplus_zero = float(np.log(2.0))
+        amplitude = _per_feature(amplitude_init, n_features, softplus_zero)
         self.amplitude_raw = nn.Parameter(inverse_softplus(amplitude))
-        self.baseline_raw = (
-            None
-            if baseline_init is None
-            else nn.Parameter(inverse_softplus(torch.as_tensor(baseline_init).float()))
-        )
+        self.baseline_raw = None
+        if basal_level:
+            baseline = _per_feature(baseline_init, n_features, softplus_zero)
+            self.baseline_raw = nn.Parameter(inverse_softplus(baseline))
 
     @property
     def amplitude(self) -> torch.Tensor:
         """Transient amplitudes ``A_j = softplus(a_j) > 0``, ``(d,)``."""
         return softplus(self.amplitude_raw)
 
-    def forward(self, z: torch.Tensor, log_transient_scale: bool = False) -> torch.Tensor:
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Evaluate every gene under every family at latent times ``z``.
 
         Parameters
         ----------
         z
             Latent times, ``(N,)``.
-        log_transient_scale
-            Return ``log g_3`` instead of ``g_3`` for the transient family (count likelihoods
-            use the monotone curves and ``log g_3`` as log-rates).
 
         Returns
         -------
         Curves, ``(N, d, 3)`` in the order of :data:`~scbasis.nn.FAMILIES` (see
         :func:`~scbasis.nn.families`).
         """
-        d = self.n_genes
-        integrals, moment = self.quadrature(self.network, z, moment_columns=slice(2 * d, 3 * d))
+        d = self.n_features
+        transient = FAMILIES.index("transient")
+        integrals, moment = self.quadrature(
+            self.network, z, moment_columns=slice(transient * d, (transient + 1) * d)
+        )
         log_baseline = None
         if self.baseline_raw is not None:
             log_baseline = torch.log(softplus(self.baseline_raw))
@@ -132,5 +137,12 @@ class DerivativeDecoder(nn.Module):
             torch.log(self.amplitude),
             log_baseline,
             self.transient_min_slope,
-            log_transient_scale,
+            self.log_transient,
         )
+
+
+def _per_feature(values: np.ndarray | None, n_features: int, default: float) -> torch.Tensor:
+    """``values`` as a float32 tensor ``(d,)``, or ``default`` for every feature if ``None``."""
+    if values is None:
+        return torch.full((n_features,), default)
+    return torch.as_tensor(values, dtype=torch.float32).clone()

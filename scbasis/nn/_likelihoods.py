@@ -116,7 +116,7 @@ def family_log_likelihood(
 def cell_log_likelihood(
     x: torch.Tensor,
     likelihood: str,
-    weights: torch.Tensor,
+    weights: torch.Tensor | None,
     *,
     mean: torch.Tensor | None = None,
     log_mean: torch.Tensor | None = None,
@@ -151,7 +151,8 @@ def cell_log_likelihood(
     likelihood
         One of :data:`LIKELIHOODS`.
     weights
-        Assignment probabilities ``phi``, ``(d, K)``, rows summing to 1.
+        Assignment probabilities ``phi``, ``(d, K)``, rows summing to 1; ``None`` where each
+        feature has a single curve (``K = 1``).
     mean
         Gaussian means per family, ``(N, d, K)``.
     log_mean
@@ -170,6 +171,8 @@ def cell_log_likelihood(
     ``sum_jk w_jk log p(x_ij | k)``, shape ``(N,)``.
     """
     check_likelihood(likelihood)
+    if weights is None:
+        weights = x.new_ones(x.shape[1], 1)
     if likelihood == "bernoulli":
         return torch.einsum("idk,dk->i", x[..., None] * logits - softplus(logits), weights)
     if likelihood == "gaussian":

@@ -27,7 +27,7 @@ class UnconstrainedDecoder(nn.Module):
         Hidden layers; 0 gives a linear decoder.
     activation
         Hidden activation.
-    x0_init
+    intercept_init
         Initial output bias ``x0`` ``(d,)``; zeros if ``None``.
     """
 
@@ -38,13 +38,13 @@ class UnconstrainedDecoder(nn.Module):
         n_hidden: int = 64,
         n_layers: int = 1,
         activation: str = "tanh",
-        x0_init: np.ndarray | None = None,
+        intercept_init: np.ndarray | None = None,
     ):
         super().__init__()
         self.mlp = nn.Sequential(*mlp_layers(n_latent, n_features, n_hidden, n_layers, activation))
-        if x0_init is not None:
+        if intercept_init is not None:
             with torch.no_grad():
-                self.mlp[-1].bias.copy_(torch.as_tensor(x0_init))
+                self.mlp[-1].bias.copy_(torch.as_tensor(intercept_init))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Curves at latent points ``z`` ``(N, p)``: ``(N, d, 1)`` (a single family)."""
