@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
 import scbasis
+from scbasis._constants import SCBASIS_MODULE_KEYS
 from scbasis.model import DeVAE
+from scbasis.module import DeVAEModule
 from scbasis.nn import ConstrainedDerivativeDecoder
 from scbasis.nn._constrained_decoder import CONSTRAINTS
 
@@ -171,3 +173,23 @@ def test_constraint_errors_name_the_fix():
         DeVAE(adata, decoder="mlp", constraint="increasing")
     with pytest.raises(ValueError, match="raw counts"):
         DeVAE(adata, likelihood="nb")  # standardised values are not counts
+
+
+@pytest.mark.parametrize("likelihood_path", ["fused", "reference"])
+@pytest.mark.parametrize("likelihood", ["nb", "zinb", "poisson", "gaussian"])
+def test_unclustered_module_sums_one_curve_per_feature(likelihood, likelihood_path):
+    """DeVAE has no families: no assignments, no clustering terms, and each cell's
+    log-likelihood is the plain sum over features of scvi-tools' ``px.log_prob``."""
+    torch.manual_seed(0)
+    module = DeVAEModule(7, n_hidden=8, likelihood=likelihood, likelihood_path=likelihood_path)
+    assert module.phi is None and module.clustering_terms(None) == {}
+    assert not any("famil" in name or "clustering" in name for name in module.state_dict())
+    x = torch.poisson(torch.full((11, 7), 3.0))
+    if likelihood == "gaussian":
+        x = torch.log1p(x)
+    inference = module.inference(x)
+    generative = module.generative(inference["z"], inference["library"])
+    parameters = generative[SCBASIS_MODULE_KEYS.PX_FAMILIES_KEY]
+    per_cell = module.cell_log_likelihood(x, parameters, module.phi)
+    expected = generative["px"].log_prob(x).sum(-1)
+    torch.testing.assert_close(per_cell, expected, rtol=1e-4, atol=1e-3)

@@ -43,6 +43,17 @@ def test_one_setup_serves_every_model(model_cls):
     assert model.adata is adata
 
 
+def test_one_setup_checks_before_registering_any_model():
+    adata = scbasis.data.simulate_trajectory(60, 8, {"increasing": 1.0}, seed=0)
+    before = (set(adata.obs.columns), set(adata.uns))
+    with pytest.raises(ValueError, match=r"batch_key='sample' is not a column of adata.obs"):
+        scbasis.model.setup_anndata(adata, batch_key="sample")
+    assert (set(adata.obs.columns), set(adata.uns)) == before
+    for model_cls in MODELS:
+        with pytest.raises(ValueError, match="setup_anndata"):
+            model_cls(adata)
+
+
 @pytest.mark.parametrize("model_cls", list(MODELS), ids=lambda c: c.__name__)
 def test_latent_representation_keeps_vaemixin_signature(trained, model_cls):
     adata, models = trained
