@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
-import scipy.sparse as sp
 from anndata import AnnData
 
 from scbasis.module import BasisDeVAEModule
@@ -14,7 +12,7 @@ from scbasis.nn._quadrature import DEFAULT_QUADRATURE_TOLERANCE
 from ._base import ClusteredPseudotimeModel
 from ._family_fit import DEFAULT_FAMILY_LR, FamilyFitMixin
 from ._pseudotime_posterior import PseudotimePosteriorMixin
-from ._validation import registered_matrix
+from ._validation import feature_std, mean_log_total
 
 
 class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeModel):
@@ -153,7 +151,7 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
             flat_family=flat_family,
             min_change=min_change,
             library_size=library_size,
-            mean_log_total=self._mean_log_total(),
+            mean_log_total=mean_log_total(self.adata, self._layer),
             n_hidden=n_hidden,
             n_layers_encoder=n_layers_encoder,
             n_layers_decoder=n_layers_decoder,
@@ -165,7 +163,7 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
             beta=beta,
             gamma=gamma,
             intercept_init=self._initial_intercepts(likelihood),
-            feature_std=self._feature_std(),
+            feature_std=feature_std(self.adata, self._layer),
             transient_min_slope=transient_min_slope,
             **module_kwargs,
         )
@@ -181,19 +179,6 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
             f"gamma: {gamma}, families: {', '.join(self.families)}."
         )
         self.init_params_ = self._get_init_params(locals())
-
-    def _feature_std(self) -> np.ndarray:
-        """Standard deviation of every registered feature over the cells, ``(d,)``."""
-        matrix = registered_matrix(self.adata, self._layer)
-        mean = np.asarray(matrix.mean(axis=0), dtype=np.float64).ravel()
-        squares = matrix.multiply(matrix) if sp.issparse(matrix) else np.square(matrix)
-        second = np.asarray(squares.mean(axis=0), dtype=np.float64).ravel()
-        return np.sqrt(np.maximum(second - mean**2, 0.0)).astype(np.float32)
-
-    def _mean_log_total(self) -> float:
-        """Mean log total count of the registered cells."""
-        totals = np.asarray(registered_matrix(self.adata, self._layer).sum(axis=1)).ravel()
-        return float(np.log(np.maximum(totals, 1)).mean())
 
     def train(
         self,

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
+from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from scbasis.nn._likelihoods import COUNT_LIKELIHOODS
 
@@ -92,3 +93,26 @@ def initial_intercepts(
         mean = np.clip(mean, 1e-3, 1 - 1e-3)
         return np.log(mean / (1 - mean)).astype(np.float32)
     return mean.astype(np.float32)
+
+
+def feature_std(adata: AnnData, layer: str | None, chunk_size: int = 1024) -> np.ndarray:
+    """Standard deviation of every registered feature over the cells, ``(d,)``, without a copy
+    of the matrix (sparse: scikit-learn's column variances; dense: rows in chunks)."""
+    matrix = registered_matrix(adata, layer)
+    if sp.issparse(matrix):
+        _, variance = mean_variance_axis(matrix, axis=0)
+        return np.sqrt(variance).astype(np.float32)
+    total = np.zeros(matrix.shape[1])
+    squares = np.zeros(matrix.shape[1])
+    for start in range(0, matrix.shape[0], chunk_size):
+        rows = np.asarray(matrix[start : start + chunk_size], dtype=np.float64)
+        total += rows.sum(axis=0)
+        squares += np.square(rows).sum(axis=0)
+    mean = total / matrix.shape[0]
+    return np.sqrt(np.maximum(squares / matrix.shape[0] - mean**2, 0.0)).astype(np.float32)
+
+
+def mean_log_total(adata: AnnData, layer: str | None) -> float:
+    """Mean log total count of the registered cells (totals below 1 count as 1)."""
+    totals = np.asarray(registered_matrix(adata, layer).sum(axis=1), dtype=np.float64).ravel()
+    return float(np.log(np.maximum(totals, 1)).mean())
