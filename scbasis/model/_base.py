@@ -22,7 +22,7 @@ from ._getters import PseudotimeGettersMixin
 from ._orientation import Orientation, Root, orientation_from_root, root_mask
 from ._registration import anndata_fields, setup_dsp
 from ._results import ResultKey, ResultsMixin
-from ._validation import initial_intercepts, validate_data, validate_setup
+from ._validation import align_features, initial_intercepts, validate_data, validate_setup
 
 
 class PseudotimeModel(
@@ -109,6 +109,24 @@ class PseudotimeModel(
             REGISTRY_KEYS.BATCH_KEY
         ).categorical_mapping
         return [str(c) for c in mapping]
+
+    @property
+    def _feature_names(self) -> pd.Index:
+        """The names of the features the model was set up with, in the module's order."""
+        x_registry = self.registry_["field_registries"][REGISTRY_KEYS.X_KEY]
+        return pd.Index(x_registry["state_registry"]["column_names"])
+
+    def _validate_anndata(
+        self, adata: AnnData | None = None, copy_if_view: bool = True
+    ) -> AnnData:
+        """scvi-tools' check and registration of ``adata``, with its features matched to the
+        model's by name (a reordered copy where only their order differs; an error where
+        they differ) and a view read through a copy, so the caller's AnnData stays as it was."""
+        if adata is not None and adata is not self.adata:
+            if adata.is_view:
+                adata = adata.copy()
+            adata = align_features(adata, self._feature_names)
+        return super()._validate_anndata(adata, copy_if_view=copy_if_view)
 
     def _validate_data_for(self, adata: AnnData, likelihood: str) -> None:
         check_likelihood(likelihood, self._module_cls.likelihoods)

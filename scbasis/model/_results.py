@@ -84,6 +84,11 @@ class ResultsMixin:
         """
         key_added = key_added or self._results_key
         target = self.adata if adata is None else adata
+        if target.is_view:
+            raise ValueError(
+                "write_results writes into adata, which is a view of another AnnData; pass an "
+                "AnnData of its own (adata = adata.copy()) and write into that."
+            )
         latent_keys = self._latent_keys(key_added)
         keys = [*latent_keys.values(), ("uns", key_added), *self._feature_results(key_added)]
         existing = [f"{attr}[{name!r}]" for attr, name in keys if name in getattr(target, attr)]
@@ -94,17 +99,19 @@ class ResultsMixin:
             )
         if root is not None:
             self._check_orientable()
-        adata = self._validate_anndata(adata)
-        mask = None if root is None else root_mask(adata, root)
-        mean, std = self._pseudotime_mean_std(adata)  # one pass orients and writes
+        validated = self._validate_anndata(adata)  # target's features in the model's order
+        mask = None if root is None else root_mask(validated, root)
+        mean, std = self._pseudotime_mean_std(validated)  # one pass orients and writes
         if mask is not None:
             self.orientation_ = orientation_from_root(mean, mask)
         pseudotime, pseudotime_std = self._oriented(mean, std)
-        # feature results again: their values (not their keys) depend on the orientation
+        # feature results again: their values (not their keys) depend on the orientation; they
+        # come in the model's feature order and go to target's by name
+        order = self._feature_names.get_indexer(target.var_names)
         for (attr, name), value in (
             (latent_keys["pseudotime"], pseudotime),
             (latent_keys["pseudotime_std"], pseudotime_std),
-            *self._feature_results(key_added).items(),
+            *((key, value[order]) for key, value in self._feature_results(key_added).items()),
         ):
-            getattr(adata, attr)[name] = value
-        adata.uns[key_added] = self._uns_results()
+            getattr(target, attr)[name] = value
+        target.uns[key_added] = self._uns_results()

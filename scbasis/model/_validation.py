@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -9,6 +12,8 @@ from anndata import AnnData
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from scbasis.nn._likelihoods import COUNT_LIKELIHOODS
+
+logger = logging.getLogger(__name__)
 
 
 def registered_matrix(adata: AnnData, layer: str | None):
@@ -19,7 +24,25 @@ def registered_matrix(adata: AnnData, layer: str | None):
 def validate_setup(
     adata: AnnData, layer: str | None, batch_key: str | None, size_factor_key: str | None
 ) -> None:
-    """Check the arguments of ``setup_anndata`` before anything is registered."""
+    """Check the AnnData and the arguments of ``setup_anndata`` before anything is
+    registered."""
+    if adata.is_view:
+        raise ValueError(
+            "adata is a view of another AnnData; registering would turn it into a copy in "
+            "place. Make it an AnnData of its own first: adata = adata.copy()."
+        )
+    if adata.isbacked:
+        raise ValueError(
+            "adata is backed (X stays on disk), which scbasis does not read yet; load it into "
+            "memory first: adata = adata.to_memory()."
+        )
+    if adata.var_names.has_duplicates:
+        duplicated = adata.var_names[adata.var_names.duplicated()].unique().tolist()
+        raise ValueError(
+            f"adata.var_names holds {len(duplicated)} duplicated names (e.g. {duplicated[:5]}), "
+            "so features cannot be matched by name; make them unique first: "
+            "adata.var_names_make_unique()."
+        )
     if layer is not None and layer not in adata.layers:
         raise ValueError(
             f"layer={layer!r} is not in adata.layers (which has {list(adata.layers)}); "
@@ -48,6 +71,12 @@ def validate_data(adata: AnnData, layer: str | None, likelihood: str, has_size_f
     matrix = registered_matrix(adata, layer)
     values = matrix.data if sp.issparse(matrix) else np.asarray(matrix)
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+    if values.dtype == np.float16:
+        raise ValueError(
+            f"{where} holds float16 values, which the models do not compute with (and which "
+            f"round counts above 2048); convert it first, e.g. adata.X = adata.X.astype("
+            "np.float32)."
+        )
     if not np.all(np.isfinite(values)):
         raise ValueError(f"{where} holds NaN or infinite values; remove or impute them first.")
     if likelihood == "bernoulli" and not np.all((values == 0) | (values == 1)):
@@ -70,6 +99,51 @@ def validate_data(adata: AnnData, layer: str | None, likelihood: str, has_size_f
                 f"{int((totals <= 0).sum())} cells have no counts in {where}; remove them "
                 "first, e.g. sc.pp.filter_cells(adata, min_counts=1)."
             )
+    empty = np.asarray(matrix.sum(axis=0)).ravel() <= 0
+    if np.any(empty):
+        warnings.warn(
+            f"{int(empty.sum())} genes have no counts in any cell of {where} (e.g. "
+            f"{adata.var_names[empty][:5].tolist()}): their curves are fitted to zeros and their "
+            "family calls carry no information. Remove them first, e.g. "
+            "sc.pp.filter_genes(adata, min_cells=1).",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def align_features(adata: AnnData, names: pd.Index) -> AnnData:
+    """``adata`` with its features in the model's order ``names``, matched by name.
+
+    ``adata`` itself when its features are the model's in the model's order; a reordered copy
+    (``adata`` unchanged) when only the order differs; a clear error when names are duplicated,
+    missing or extra.
+    """
+    var_names = adata.var_names
+    if var_names.equals(names):
+        return adata
+    if var_names.has_duplicates:
+        duplicated = var_names[var_names.duplicated()].unique().tolist()
+        raise ValueError(
+            f"adata.var_names holds duplicated names (e.g. {duplicated[:5]}), so its features "
+            "cannot be matched to the model's by name; make them unique first."
+        )
+    missing = names.difference(var_names, sort=False)
+    extra = var_names.difference(names, sort=False)
+    differences = []
+    if len(missing):
+        differences.append(
+            f"{len(missing)} of the model's are missing (e.g. {missing[:5].tolist()})"
+        )
+    if len(extra):
+        differences.append(f"{len(extra)} are not the model's (e.g. {extra[:5].tolist()})")
+    if differences:
+        raise ValueError(
+            f"adata's features differ from the model's: {' and '.join(differences)}. Pass an "
+            "AnnData with exactly the model's features, e.g. adata[:, model.adata.var_names] "
+            "when it has them all."
+        )
+    logger.info("adata's features are the model's in another order: matched by name.")
+    return adata[:, names].copy()
 
 
 def initial_intercepts(

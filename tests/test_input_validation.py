@@ -1,0 +1,201 @@
+"""Bad or unusual input: a clear error (or warning) naming the fix before any work, the user's
+AnnData left as it was, and features matched by name, never by position."""
+
+from __future__ import annotations
+
+import anndata
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import scvi
+import torch
+
+import scbasis
+from scbasis.model import BasisDeVAE, DeVAE
+
+from .conftest import QUIET
+
+
+def _snapshot(adata: anndata.AnnData) -> dict:
+    """Everything of ``adata`` a user owns, apart from scvi-tools' registration fields."""
+    x = adata.X.toarray() if sp.issparse(adata.X) else np.array(adata.X)
+    return {
+        "X": x,
+        "obs": adata.obs.drop(columns=[c for c in adata.obs if c.startswith("_scvi")]).copy(),
+        "var": adata.var.copy(),
+        "uns": sorted(k for k in adata.uns if not k.startswith("_scvi")),
+        "layers": sorted(adata.layers),
+        "obsm": sorted(adata.obsm),
+        "is_view": adata.is_view,
+    }
+
+
+def _assert_unchanged(adata: anndata.AnnData, before: dict) -> None:
+    after = _snapshot(adata)
+    np.testing.assert_array_equal(after.pop("X"), before["X"])
+    assert after["obs"].equals(before["obs"]) and after["var"].equals(before["var"])
+    for key in ("uns", "layers", "obsm", "is_view"):
+        assert after[key] == before[key], key
+
+
+@pytest.fixture(scope="module")
+def trained():
+    adata = scbasis.data.simulate_trajectory(
+        200, 20, {"increasing": 0.5, "transient": 0.5}, seed=5
+    )
+    BasisDeVAE.setup_anndata(adata)
+    model = BasisDeVAE(adata, n_hidden=16)
+    model.train(max_epochs=3, batch_size=64, family_epochs=0, **QUIET)
+    return adata, model
+
+
+def test_reordered_genes_are_matched_by_name(trained):
+    adata, model = trained
+    expected = model.get_latent_representation(adata.copy())
+    reordered = adata[:, ::-1].copy()
+    before = _snapshot(reordered)
+    np.testing.assert_allclose(model.get_latent_representation(reordered), expected, rtol=1e-6)
+    np.testing.assert_allclose(model.get_pseudotime(reordered), model.get_pseudotime(adata))
+    _assert_unchanged(reordered, before)
+
+
+def test_results_reach_a_reordered_anndata_by_name(trained):
+    adata, model = trained
+    original = adata.copy()
+    model.write_results(original)
+    reordered = adata[:, ::-1].copy()
+    model.write_results(reordered)
+    for key in ("basisdevae_cluster",):
+        assert (reordered.var[key] == original.var[key].loc[reordered.var_names]).all()
+    probs = original.varm["basisdevae_cluster_probs"]
+    np.testing.assert_array_equal(reordered.varm["basisdevae_cluster_probs"], probs[::-1])
+    np.testing.assert_allclose(
+        reordered.obs["basisdevae_pseudotime"], original.obs["basisdevae_pseudotime"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: a[:, 1:].copy(), r"1 of the model's are missing \(e.g. \['gene0000'\]\)"),
+        (
+            lambda a: anndata.concat(
+                [
+                    a,
+                    anndata.AnnData(
+                        np.ones((a.n_obs, 1)), obs=a.obs[[]], var=pd.DataFrame(index=["extra"])
+                    ),
+                ],
+                axis=1,
+            ),
+            r"1 are not the model's \(e.g. \['extra'\]\)",
+        ),
+    ],
+    ids=["missing", "extra"],
+)
+def test_query_with_other_genes_is_refused_with_their_names(trained, change, message):
+    adata, model = trained
+    query = change(adata)
+    before = _snapshot(query)
+    with pytest.raises(ValueError, match=message):
+        model.get_latent_representation(query)
+    _assert_unchanged(query, before)
+
+
+def test_a_view_is_read_but_left_a_view(trained):
+    adata, model = trained
+    view = adata[:50]
+    before = _snapshot(view)
+    latent = model.get_latent_representation(view)
+    np.testing.assert_allclose(latent, model.get_latent_representation(adata)[:50], rtol=1e-6)
+    _assert_unchanged(view, before)
+    with pytest.raises(ValueError, match=r"is a view.*adata.copy\(\)"):
+        model.write_results(view)
+    _assert_unchanged(view, before)
+
+
+def _counts(n_cells: int = 60, n_genes: int = 8, seed: int = 0) -> anndata.AnnData:
+    return scbasis.data.simulate_trajectory(n_cells, n_genes, {"increasing": 1.0}, seed=seed)
+
+
+def test_setup_refuses_a_view_duplicated_names_and_a_backed_anndata(tmp_path):
+    adata = _counts()
+    view = adata[:30]
+    before = _snapshot(view)
+    with pytest.raises(ValueError, match=r"is a view.*adata = adata.copy\(\)"):
+        BasisDeVAE.setup_anndata(view)
+    _assert_unchanged(view, before)
+
+    duplicated = _counts()
+    duplicated.var_names = ["a", "b", "a", *duplicated.var_names[3:]]
+    before = _snapshot(duplicated)
+    with pytest.raises(
+        ValueError, match=r"duplicated names \(e.g. \['a'\]\).*var_names_make_unique"
+    ):
+        scbasis.model.setup_anndata(duplicated)
+    _assert_unchanged(duplicated, before)
+
+    path = tmp_path / "counts.h5ad"
+    _counts().write_h5ad(path)
+    backed = anndata.read_h5ad(path, backed="r")
+    with pytest.raises(ValueError, match=r"backed.*adata.to_memory\(\)"):
+        scbasis.model.setup_anndata(backed)
+    assert backed.isbacked and "_scvi_uuid" not in backed.uns
+
+
+def test_gene_without_counts_is_named_in_a_warning():
+    adata = _counts()
+    x = adata.X.toarray()
+    x[:, 3] = 0
+    adata.X = sp.csr_matrix(x)
+    BasisDeVAE.setup_anndata(adata)
+    with pytest.warns(UserWarning, match=r"1 genes have no counts.*gene0003.*filter_genes"):
+        BasisDeVAE(adata, n_hidden=8)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        sp.csr_matrix,
+        sp.csc_matrix,
+        lambda x: x.toarray().astype(np.int64),
+        lambda x: x.toarray().astype(np.float64),
+    ],
+    ids=["csr", "csc", "dense_int", "float64"],
+)
+def test_every_matrix_layout_gives_the_same_model(layout):
+    """The same counts in every layout: the same starting loss and the same trained latent."""
+    reference = _counts(seed=2)
+    adata = reference.copy()
+    adata.X = layout(reference.X)
+    latents = []
+    for data in (reference, adata):
+        scvi.settings.seed = 0
+        DeVAE.setup_anndata(data)
+        model = DeVAE(data, n_hidden=8, likelihood="nb")
+        model.train(max_epochs=2, batch_size=30, **QUIET)
+        latents.append(model.get_latent_representation())
+    np.testing.assert_allclose(latents[1], latents[0], rtol=1e-4, atol=1e-5)
+
+
+def test_a_diverging_loss_stops_training_naming_the_term_and_the_epoch():
+    adata = _counts()
+    DeVAE.setup_anndata(adata)
+    model = DeVAE(adata, n_hidden=8, likelihood="nb")
+    with torch.no_grad():
+        model.module.log_theta[0] = float("nan")
+    with pytest.raises(
+        FloatingPointError, match=r"epoch 1, step 1: .*reconstruction_loss not finite.*lr="
+    ):
+        model.train(max_epochs=3, batch_size=30, **QUIET)
+
+
+def test_float16_counts_are_refused_with_the_conversion():
+    adata = _counts()
+    adata.X = adata.X.toarray().astype(np.float16)
+    DeVAE.setup_anndata(adata)
+    before = _snapshot(adata)
+    with pytest.raises(ValueError, match=r"float16.*astype\(np.float32\)"):
+        DeVAE(adata, n_hidden=8, likelihood="nb")
+    _assert_unchanged(adata, before)
