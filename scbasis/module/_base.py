@@ -44,19 +44,16 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
     * ``"bernoulli"``: ``logit = curve + offset``.
 
     The encoder (scvi-tools' :class:`~scvi.nn.Encoder`) reads ``log1p(counts)`` or the values
-    themselves. For counts it normalises its hidden layer (layer normalisation): with thousands
-    of genes the unnormalised encoder loses the trajectory within the first epoch. For Gaussian
-    and Bernoulli data, typically tens of standardised features, it does not: there layer
-    normalisation made one of five seeds of the papers' synthetic benchmark end with a folded
-    latent.
+    themselves, with layer normalisation for counts (without it, thousands of genes lose the
+    trajectory within the first epoch) and without for Gaussian and Bernoulli data (with it, one
+    of five seeds of the papers' synthetic benchmark ended with a folded latent).
 
-    The offsets do not depend on ``z``, so each family's shape holds within every batch. The
-    first batch is the reference (offset 0), which keeps the offsets identifiable next to the
-    per-feature intercepts of the decoders.
+    The offsets do not depend on ``z``, so each family's shape holds within every batch; the
+    first batch is the reference (offset 0), which keeps them identifiable.
 
     A 1-D latent has a :class:`~scbasis.nn.DataRange`, the running 1st and 99th percentiles of
     the training cells' latent means, in whose frame the library trend (and BasisDeVAE's basis
-    decoder) are written; :meth:`latent_log_likelihood` evaluates a cell's likelihood along a
+    decoder) are written; :meth:`grid_log_likelihood` evaluates a cell's likelihood along a
     grid of latent times, for its exact posterior.
 
     The loss, per training cell, is
