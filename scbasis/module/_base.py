@@ -3,8 +3,6 @@ observation model comes from ``_observation.py``."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 from scvi import REGISTRY_KEYS
 from scvi.module._constants import MODULE_KEYS  # where scvi-tools' own modules import it
@@ -17,6 +15,7 @@ from scbasis._constants import SCBASIS_MODULE_KEYS
 from scbasis.nn import LIKELIHOODS, DataRange, LibraryTrend
 from scbasis.nn._likelihoods import COUNT_LIKELIHOODS, check_likelihood
 
+from ._evaluation import EvaluationMixin
 from ._observation import ObservationMixin
 
 LIKELIHOOD_PATHS: tuple[str, ...] = ("fused", "reference")
@@ -25,7 +24,7 @@ LIBRARY_SIZES: tuple[str, ...] = ("observed", "trend")
 _ZI_LOGIT_INIT = -2.0  # zero-inflation probability 0.12 at the start
 
 
-class PseudotimeModule(ObservationMixin, BaseModuleClass):
+class PseudotimeModule(EvaluationMixin, ObservationMixin, BaseModuleClass):
     """Base of the scbasis modules: ``q(z | x)``, curves per feature and family, and the ELBO.
 
     A subclass provides the decoder through :meth:`decode` (each feature's curve on the
@@ -192,6 +191,18 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
         """The likelihood, under the name scvi-tools' expression methods read."""
         return self.likelihood
 
+    def forward(self, tensors: dict[str, torch.Tensor], **kwargs):
+        """scvi-tools' forward pass (:meth:`~scvi.module.base.BaseModuleClass.forward`) on
+        minibatches of shape ``(N, ...)``: scvi-tools' distributed sampler (several devices)
+        yields them with a leading axis of length 1, which is dropped here."""
+        tensors = {
+            key: value[0]
+            if torch.is_tensor(value) and value.dim() == 3 and len(value) == 1
+            else value
+            for key, value in tensors.items()
+        }
+        return super().forward(tensors, **kwargs)
+
     def _get_inference_input(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {
             MODULE_KEYS.X_KEY: tensors[REGISTRY_KEYS.X_KEY],
@@ -347,54 +358,3 @@ class PseudotimeModule(ObservationMixin, BaseModuleClass):
             kl_global=clustering_total + prior_total,
             extra_metrics={k: v.detach() for k, v in extra.items()},
         )
-
-    @torch.inference_mode()
-    def marginal_ll(
-        self, tensors: dict[str, torch.Tensor], n_mc_samples: int = 100, return_mean: bool = False
-    ) -> torch.Tensor | float:
-        """Importance-sampling estimate of ``log p(x_i)`` with ``q(z | x)`` as proposal.
-
-        The likelihood of a cell is taken under the weights :attr:`phi`, as in the training
-        objective.
-
-        Returns
-        -------
-        Per-cell estimates ``(N,)``, or their mean when ``return_mean``.
-        """
-        inference_outputs = self.inference(**self._get_inference_input(tensors))
-        qz = inference_outputs[MODULE_KEYS.QZ_KEY]
-        library = inference_outputs[MODULE_KEYS.LIBRARY_KEY]
-        x = tensors[REGISTRY_KEYS.X_KEY].to(qz.loc.device)
-        batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
-        log_weights = []
-        for _ in range(n_mc_samples):
-            z = qz.sample()
-            parameters = self.family_parameters(z, library, batch_index)
-            log_px = self.cell_log_likelihood(x, parameters, self.phi)
-            log_pz = Normal(0.0, 1.0).log_prob(z).sum(-1)
-            log_weights.append(log_px + log_pz - qz.log_prob(z).sum(-1))
-        log_ml = torch.logsumexp(torch.stack(log_weights), dim=0) - math.log(n_mc_samples)
-        return log_ml.mean().item() if return_mean else log_ml
-
-    @torch.inference_mode()
-    def sample(
-        self,
-        tensors: dict[str, torch.Tensor],
-        n_samples: int = 1,
-        generative_kwargs: dict | None = None,
-    ) -> torch.Tensor:
-        """Posterior predictive samples: ``z`` from ``q(z | x)``, then ``x`` from ``px`` (each
-        feature under its most probable family), as scvi-tools' ``VAE.sample``.
-
-        Returns
-        -------
-        Samples on the CPU, ``(N, d)`` if ``n_samples == 1``, else ``(N, d, n_samples)``.
-        """
-        _, generative_outputs = self.forward(
-            tensors,
-            inference_kwargs={"n_samples": n_samples},
-            generative_kwargs=generative_kwargs,
-            compute_loss=False,
-        )
-        samples = generative_outputs[MODULE_KEYS.PX_KEY].sample()
-        return (samples.permute(1, 2, 0) if n_samples > 1 else samples).cpu()
