@@ -15,17 +15,19 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
 from scbasis._constants import RESULT_KEYS, TREND_KEYS, result_key
 from scbasis.nn._likelihoods import check_likelihood
-from scbasis.train import PseudotimeTrainingPlan, fused_adam
+from scbasis.train import PseudotimeTrainingPlan, StopOnInterrupt, fused_adam
 
 from ._expression import ExpressionMixin
 from ._getters import PseudotimeGettersMixin
 from ._orientation import Orientation, Root, orientation_from_root, root_mask
+from ._persistence import PersistenceMixin
 from ._registration import anndata_fields, setup_dsp
 from ._results import ResultKey, ResultsMixin
 from ._validation import align_features, initial_intercepts, validate_data, validate_setup
 
 
 class PseudotimeModel(
+    PersistenceMixin,
     ResultsMixin,
     PseudotimeGettersMixin,
     ExpressionMixin,
@@ -173,7 +175,11 @@ class PseudotimeModel(
             Further :class:`~scbasis.train.PseudotimeTrainingPlan` (scvi-tools'
             :class:`~scvi.train.TrainingPlan`) arguments; they override the above.
         **trainer_kwargs
-            Passed to :class:`~scvi.train.Trainer` (e.g. ``accelerator``, ``enable_progress_bar``).
+            Passed to :class:`~scvi.train.Trainer` (e.g. ``accelerator``, ``enable_progress_bar``,
+            ``gradient_clip_val``).
+
+        Ctrl+C stops training after the current step (:class:`~scbasis.train.StopOnInterrupt`)
+        and raises ``KeyboardInterrupt``; the model keeps its weights and history.
         """
         if not 0 <= annealing_fraction <= 1:
             raise ValueError(f"annealing_fraction must lie in [0, 1], got {annealing_fraction}.")
@@ -192,7 +198,9 @@ class PseudotimeModel(
                     fused_adam, lr=plan["lr"], eps=plan["eps"], weight_decay=plan["weight_decay"]
                 ),
             )
-        return super().train(
+        interrupt = StopOnInterrupt()
+        trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), interrupt]
+        super().train(
             max_epochs=max_epochs,
             batch_size=batch_size,
             train_size=train_size,
@@ -200,6 +208,11 @@ class PseudotimeModel(
             plan_kwargs=plan,
             **trainer_kwargs,
         )
+        if interrupt.interrupted_in_epoch is not None:
+            raise KeyboardInterrupt(
+                f"Training stopped by an interrupt in epoch {interrupt.interrupted_in_epoch}; "
+                "the model keeps its weights and its history up to there (model.history)."
+            )
 
     # ------------------------------------------------------------------ orientation
     def orient(self, root: Root, adata: AnnData | None = None) -> int:

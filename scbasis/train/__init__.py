@@ -1,5 +1,6 @@
 """Training of the scbasis models."""
 
-from ._training_plan import PseudotimeTrainingPlan, fused_adam
+from ._interrupt import StopOnInterrupt
+from ._training_plan import PseudotimeTrainingPlan, check_finite, fused_adam
 
-__all__ = ["PseudotimeTrainingPlan", "fused_adam"]
+__all__ = ["PseudotimeTrainingPlan", "StopOnInterrupt", "check_finite", "fused_adam"]
