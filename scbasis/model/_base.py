@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from anndata import AnnData
-from scvi import REGISTRY_KEYS
+from scvi import REGISTRY_KEYS, settings
 from scvi.data import AnnDataManager
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
@@ -17,13 +18,14 @@ from scbasis._constants import RESULT_KEYS, TREND_KEYS, result_key
 from scbasis.nn._likelihoods import check_likelihood
 from scbasis.train import PseudotimeTrainingPlan, StopOnInterrupt, fused_adam
 
+from ._data_statistics import MatrixStatistics, matrix_statistics
 from ._expression import ExpressionMixin
 from ._getters import PseudotimeGettersMixin
 from ._orientation import Orientation, Root, orientation_from_root, root_mask
 from ._persistence import PersistenceMixin
 from ._registration import anndata_fields, setup_dsp
 from ._results import ResultKey, ResultsMixin
-from ._validation import align_features, initial_intercepts, validate_data, validate_setup
+from ._validation import align_features, validate_data, validate_setup
 
 
 class PseudotimeModel(
@@ -130,12 +132,52 @@ class PseudotimeModel(
             adata = align_features(adata, self._feature_names)
         return super()._validate_anndata(adata, copy_if_view=copy_if_view)
 
-    def _validate_data_for(self, adata: AnnData, likelihood: str) -> None:
+    def _make_data_loader(
+        self,
+        adata: AnnData,
+        indices: Sequence[int] | None = None,
+        batch_size: int | None = None,
+        shuffle: bool = False,
+        data_loader_class=None,
+        **data_loader_kwargs,
+    ):
+        """scvi-tools' data loader, refusing what would be read in another order than asked:
+        scvi-tools reads each minibatch of a backed AnnData with its cells in ascending order,
+        so ``indices`` must ascend within every minibatch there."""
+        if adata.isbacked and indices is not None and not shuffle:
+            size = batch_size or settings.batch_size
+            positions = np.asarray(indices)
+            descending = np.diff(positions) < 0
+            descending[size - 1 :: size] = False  # steps between minibatches may go down
+            if descending.any():
+                raise ValueError(
+                    "adata is backed, whose minibatches are read with their cells in ascending "
+                    "order; pass the cells in ascending order, e.g. np.sort(indices)."
+                )
+        return super()._make_data_loader(
+            adata, indices, batch_size, shuffle, data_loader_class, **data_loader_kwargs
+        )
+
+    def _statistics(self) -> MatrixStatistics:
+        """:class:`MatrixStatistics` of the model's registered matrix (one pass, kept)."""
+        if getattr(self, "_matrix_statistics", None) is None:
+            self._matrix_statistics = matrix_statistics(self.adata, self._layer)
+        return self._matrix_statistics
+
+    def _validate_data_for(self, likelihood: str) -> None:
+        """Check the model's registered values for ``likelihood`` before any work."""
         check_likelihood(likelihood, self._module_cls.likelihoods)
-        validate_data(adata, self._layer, likelihood, self._size_factor_key is not None)
+        where = "adata.X" if self._layer is None else f"adata.layers[{self._layer!r}]"
+        has_size_factor = self._size_factor_key is not None
+        validate_data(self._statistics(), where, self.adata.var_names, likelihood, has_size_factor)
 
     def _initial_intercepts(self, likelihood: str) -> np.ndarray:
-        return initial_intercepts(self.adata, self._layer, likelihood, self._size_factor_key)
+        """Per-feature starting values on the link scale (see
+        :meth:`MatrixStatistics.initial_intercepts`)."""
+        library_total = None
+        if self._size_factor_key is not None:
+            library_total = float(self.adata.obs[self._size_factor_key].sum())
+        return self._statistics().initial_intercepts(likelihood, library_total)
 
     # ------------------------------------------------------------------ training
     def train(

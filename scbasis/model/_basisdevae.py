@@ -12,7 +12,6 @@ from scbasis.nn._quadrature import DEFAULT_QUADRATURE_TOLERANCE
 from ._base import ClusteredPseudotimeModel
 from ._family_fit import DEFAULT_FAMILY_LR, FamilyFitMixin
 from ._pseudotime_posterior import PseudotimePosteriorMixin
-from ._validation import feature_std, mean_log_total
 
 
 class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeModel):
@@ -133,7 +132,7 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
         **module_kwargs,
     ):
         super().__init__(adata)
-        self._validate_data_for(self.adata, likelihood)
+        self._validate_data_for(likelihood)
         if flat_family is None:
             flat_family = decoder == "basis"
         if library_size is None:
@@ -151,7 +150,7 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
             flat_family=flat_family,
             min_change=min_change,
             library_size=library_size,
-            mean_log_total=mean_log_total(self.adata, self._layer),
+            mean_log_total=self._statistics().mean_log_total(),
             n_hidden=n_hidden,
             n_layers_encoder=n_layers_encoder,
             n_layers_decoder=n_layers_decoder,
@@ -163,7 +162,7 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
             beta=beta,
             gamma=gamma,
             intercept_init=self._initial_intercepts(likelihood),
-            feature_std=feature_std(self.adata, self._layer),
+            feature_std=self._statistics().feature_std(),
             transient_min_slope=transient_min_slope,
             **module_kwargs,
         )

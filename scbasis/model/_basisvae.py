@@ -111,7 +111,7 @@ class BasisVAE(ClusteredPseudotimeModel):
                 f"n_basis and n_latent must be at least 1, got n_basis={n_basis}, "
                 f"n_latent={n_latent}."
             )
-        self._validate_data_for(self.adata, likelihood)
+        self._validate_data_for(likelihood)
         self.module = self._module_cls(
             self.summary_stats.n_vars,
             n_latent=n_latent,

@@ -145,7 +145,7 @@ class DeVAE(PseudotimeModel):
                 f"decoder={decoder!r} has no shape constraints; use decoder='derivative' for "
                 "monotone features, or constraint='free'."
             )
-        self._validate_data_for(self.adata, likelihood)
+        self._validate_data_for(likelihood)
         #: The decoder, one of ``"derivative"``, ``"mlp"``, ``"linear"``.
         self.decoder_type = decoder
         #: Shape constraint per feature in the module's latent sign.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import scvi
 import torch
 from scvi import REGISTRY_KEYS
@@ -11,7 +12,7 @@ from scvi import REGISTRY_KEYS
 from scbasis.nn._clustering import family_posterior
 from scbasis.train import fused_adam
 
-from ._validation import registered_matrix
+from ._data_statistics import registered_matrix, row_blocks
 
 #: Learning rate of the family fit (Adam): the curves' weights start far from their optimum.
 DEFAULT_FAMILY_LR = 3e-2
@@ -88,8 +89,8 @@ class FamilyFitMixin:
         module = self.module
         if module.library_trend is None:
             return
-        totals = np.asarray(registered_matrix(self.adata, self._layer)[cells].sum(axis=1))
-        log_total = torch.as_tensor(np.log(np.maximum(totals.ravel(), 1)), device=module.device)
+        totals = self._statistics().row_total[cells]
+        log_total = torch.as_tensor(np.log(np.maximum(totals, 1)), device=module.device)
         u = module.data_range.normalise(torch.as_tensor(latent, device=module.device))
         module.library_trend.fit(log_total, u)
 
@@ -106,8 +107,14 @@ class FamilyFitMixin:
         batch_size: int,
         rng: np.random.Generator | None = None,
     ):
-        """Minibatches of ``cells`` with each cell's latent ``(n, 1)``, shuffled by ``rng``."""
+        """Minibatches of ``cells`` with each cell's latent ``(n, 1)``, shuffled by ``rng``.
+
+        Each minibatch lists its cells in ascending order, the order in which scvi-tools reads
+        a backed AnnData's rows, so that the latents stay with their cells there too.
+        """
         order = np.arange(len(cells)) if rng is None else rng.permutation(len(cells))
+        starts = range(0, len(cells), batch_size)
+        order = np.concatenate([np.sort(order[start : start + batch_size]) for start in starts])
         loader = self._make_data_loader(
             adata=self.adata, indices=cells[order], batch_size=batch_size, shuffle=False
         )
@@ -163,15 +170,23 @@ class FamilyFitMixin:
     def _binned_peaks(self, cells: np.ndarray, latent: np.ndarray) -> torch.Tensor:
         """Where each gene's library-normalised expression is highest along the pseudotime:
         the mean latent of the equal-count bin with the largest pooled rate, ``(d,)``."""
-        matrix = registered_matrix(self.adata, self._layer)[cells]
-        totals = np.asarray(matrix.sum(axis=1)).ravel()
         order = np.argsort(latent, kind="stable")
         bins = np.array_split(order, min(_PEAK_BINS, len(order)))
-        rates = np.stack(
-            [np.asarray(matrix[b].sum(axis=0)).ravel() / max(totals[b].sum(), 1) for b in bins]
-        )
+        cell_bin = np.full(self.adata.n_obs, -1)  # bin of each of the model's cells, -1: none
+        for k, members in enumerate(bins):
+            cell_bin[cells[members]] = k
+        counts = np.zeros((len(bins), self.adata.n_vars))  # pooled counts per bin and gene
+        for start, block in row_blocks(registered_matrix(self.adata, self._layer)):
+            rows = cell_bin[start : start + block.shape[0]]
+            kept = np.flatnonzero(rows >= 0)
+            indicator = sp.csr_matrix(
+                (np.ones(len(kept)), (rows[kept], kept)), shape=(len(bins), block.shape[0])
+            )
+            pooled = indicator @ block
+            counts += pooled.toarray() if sp.issparse(pooled) else pooled
+        totals = np.maximum(counts.sum(axis=1, keepdims=True), 1)
         centres = np.array([latent[b].mean() for b in bins])
-        return torch.as_tensor(centres[rates.argmax(axis=0)], dtype=torch.float32)
+        return torch.as_tensor(centres[(counts / totals).argmax(axis=0)], dtype=torch.float32)
 
     @torch.inference_mode()
     def _family_log_likelihood(

@@ -14,8 +14,6 @@ from scvi.module._constants import MODULE_KEYS  # where scvi-tools' own modules 
 
 from scbasis._constants import TREND_KEYS
 
-from ._validation import registered_matrix
-
 
 class PseudotimeGettersMixin:
     """Getters of :class:`~scbasis.model.PseudotimeModel`."""
@@ -226,10 +224,9 @@ class PseudotimeGettersMixin:
         """Median library size of the model's cells (1 for non-count likelihoods)."""
         if not self.module.is_count_model:
             return 1.0
-        adata = self.adata_manager.adata
         if self._size_factor_key is not None:
-            return float(np.median(adata.obs[self._size_factor_key]))
-        return float(np.median(np.asarray(registered_matrix(adata, self._layer).sum(axis=1))))
+            return float(np.median(self.adata_manager.adata.obs[self._size_factor_key]))
+        return float(np.median(self._statistics().row_total))
 
     def _best_family(self) -> np.ndarray:
         """Index (module order) of each feature's most probable family, ``(d,)``; zeros for
