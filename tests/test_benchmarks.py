@@ -76,3 +76,27 @@ def test_gene_calls_quick(benchmarks, tmp_path, capsys):
     # a second call resumes: nothing is run again
     gene_calls.main([*argv, "--methods", *methods])
     assert len(pd.read_csv(tmp_path / "quick.csv")) == len(methods)
+
+
+def test_backed_scale_quick(tmp_path):
+    """The scale benchmark end to end at toy sizes: files written, each trained from disk in
+    its own process, figures printed."""
+    import json
+    import subprocess
+
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "backed_scale.py"),
+        "--cells",
+        "400",
+        "800",
+        "--genes",
+        "30",
+        "--dir",
+        str(tmp_path),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [row["n_cells"] for row in rows] == [400, 800]
+    assert all(row["backed"] and row["peak_rss_mib"] > 0 for row in rows)
+    assert "peak RSS spread" in result.stdout and "per 1,000 cells" in result.stdout

@@ -257,3 +257,18 @@ def test_training_from_a_backed_anndata_matches_training_in_memory(on_disk):
         adjusted_rand_score(observed, m.get_cluster_probabilities().idxmax(axis=1)) for m in models
     ]
     assert min(calls) > 0.75 and abs(calls[0] - calls[1]) < 0.1
+
+
+def test_fewer_cells_than_a_minibatch_and_fewer_genes_than_families():
+    """Five cells with the default minibatch of 128, and two genes for BasisDeVAE's four
+    families: both train and give finite results."""
+    few_cells = _counts(n_cells=60, seed=3)[:5].copy()
+    few_genes = _counts(n_cells=80, n_genes=8, seed=4)
+    few_genes = few_genes[:, np.asarray(few_genes.X.sum(axis=0)).ravel().argsort()[-2:]].copy()
+    few_genes = few_genes[np.asarray(few_genes.X.sum(axis=1)).ravel() > 0].copy()
+    for adata in (few_cells, few_genes):
+        BasisDeVAE.setup_anndata(adata)
+        model = BasisDeVAE(adata, n_hidden=8)
+        model.train(max_epochs=2, **QUIET)
+        assert np.all(np.isfinite(model.get_pseudotime()))
+        assert model.get_cluster_probabilities().shape == (adata.n_vars, 4)

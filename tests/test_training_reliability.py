@@ -150,3 +150,11 @@ def test_results_read_back_from_h5ad_are_identical(saved, tmp_path):
     )
     assert back.uns["basisdevae"]["orientation"] == adata.uns["basisdevae"]["orientation"]
     assert list(back.uns["basisdevae"]["families"]) == list(adata.uns["basisdevae"]["families"])
+
+
+def test_gradient_clipping_passes_through_to_lightning():
+    adata = scbasis.data.simulate_trajectory(100, 10, {"increasing": 1.0}, seed=2)
+    BasisDeVAE.setup_anndata(adata)
+    model = BasisDeVAE(adata, n_hidden=8)
+    model.train(max_epochs=1, batch_size=50, gradient_clip_val=0.5, **QUIET)
+    assert model.trainer.gradient_clip_val == 0.5

@@ -72,7 +72,11 @@ class PseudotimePosteriorMixin:
         half_width = round(_WINDOW * ratio)
         window = torch.arange(2 * half_width + 1, device=module.device)
         coarse_points = torch.arange(_COARSE_POINTS, device=module.device)
-        means, stds = [], []
+        # the results go into arrays made up front: small tensors kept from each minibatch
+        # would sit between its large freed ones and make the heap grow with the cells
+        n_cells = adata.n_obs if indices is None else len(indices)
+        means, stds = np.empty(n_cells, dtype=np.float32), np.empty(n_cells, dtype=np.float32)
+        start = 0
         loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
         for tensors in loader:
             x = tensors[REGISTRY_KEYS.X_KEY].to(module.device)
@@ -93,6 +97,8 @@ class PseudotimePosteriorMixin:
             z = fine_grid[points]
             weights = torch.softmax(log_p + prior.log_prob(z), dim=1)
             mean = (weights * z).sum(1)
-            means.append(mean.cpu())
-            stds.append(torch.sqrt((weights * (z - mean[:, None]).square()).sum(1)).cpu())
-        return torch.cat(means).numpy()[:, None], torch.cat(stds).numpy()[:, None]
+            std = torch.sqrt((weights * (z - mean[:, None]).square()).sum(1))
+            means[start : start + len(mean)] = mean.cpu().numpy()
+            stds[start : start + len(mean)] = std.cpu().numpy()
+            start += len(mean)
+        return means[:, None], stds[:, None]
