@@ -254,7 +254,7 @@ def _chebyshev_integrals(
             return differences @ (to_antiderivative @ fine_values)
 
     else:
-        weights = (differences @ rule.values_to_antiderivative).to(z.dtype)  # (N, 2M)
+        weights = (differences @ rule.values_to_antiderivative.double()).to(z.dtype)  # (N, 2M)
 
         def integrate(fine_values: torch.Tensor) -> torch.Tensor:
             return weights @ fine_values
