@@ -10,11 +10,14 @@ import pytest
 import scipy.sparse as sp
 import scvi
 import torch
+from anndata.experimental import AnnCollection
 from scipy.stats import spearmanr
+from scvi.dataloaders import CollectionAdapter
 from sklearn.metrics import adjusted_rand_score
 
 import scbasis
 from scbasis.model import BasisDeVAE, DeVAE
+from scbasis.model._data_statistics import matrix_statistics
 
 from .conftest import QUIET
 
@@ -186,6 +189,17 @@ def test_a_diverging_loss_stops_training_naming_the_term_and_the_epoch():
         model.train(max_epochs=3, batch_size=30, **QUIET)
 
 
+def test_unscaled_gaussian_features_are_named_and_a_diverging_network_stops_training():
+    """Raw counts under DeVAE's Gaussian likelihood: a warning names the scale before any
+    work, and the encoder's infinite output stops training with the epoch and the fixes."""
+    adata = scbasis.data.simulate_trajectory(200, 8, {"increasing": 0.5, "decreasing": 0.5})
+    scbasis.model.setup_anndata(adata)
+    with pytest.warns(UserWarning, match=r"standard deviation up to .*sc\.pp\.scale"):
+        model = DeVAE(adata, n_latent=2, n_hidden=8)
+    with pytest.raises(FloatingPointError, match=r"epoch 1, step 1: the network gave NaN"):
+        model.train(max_epochs=2, **QUIET)
+
+
 def test_float16_counts_are_refused_with_the_conversion():
     adata = _counts()
     adata.X = adata.X.toarray().astype(np.float16)
@@ -257,6 +271,49 @@ def test_training_from_a_backed_anndata_matches_training_in_memory(on_disk):
         adjusted_rand_score(observed, m.get_cluster_probabilities().idxmax(axis=1)) for m in models
     ]
     assert min(calls) > 0.75 and abs(calls[0] - calls[1]) < 0.1
+
+
+def test_training_from_many_files_through_scvi_tools_collection_adapter(tmp_path):
+    """scvi-tools' route for data in many files: an AnnCollection of backed AnnData objects
+    in a CollectionAdapter. The statistics read through it equal those of the data in memory,
+    a model reads it as the same cells, and a model trained from it is the model trained from
+    the same cells in one backed file (both read each minibatch's cells in ascending order)."""
+    adata = scbasis.data.simulate_trajectory(
+        600, 60, {"increasing": 1 / 3, "decreasing": 1 / 3, "transient": 1 / 3}, seed=8
+    )
+    adata.layers["counts"] = adata.X.copy()
+    parts = []
+    for k, (start, stop) in enumerate([(0, 200), (200, 450), (450, 600)]):
+        adata[start:stop].copy().write_h5ad(tmp_path / f"part{k}.h5ad")
+        parts.append(anndata.read_h5ad(tmp_path / f"part{k}.h5ad", backed="r"))
+    collection = CollectionAdapter(AnnCollection(parts, join_obs="inner"))
+    adata.write_h5ad(tmp_path / "whole.h5ad")
+    one_file = anndata.read_h5ad(tmp_path / "whole.h5ad", backed="r")
+    on_disk, in_memory = matrix_statistics(collection, "counts"), matrix_statistics(adata, None)
+    np.testing.assert_array_equal(on_disk.row_total, in_memory.row_total)
+    np.testing.assert_array_equal(on_disk.column_square_sum, in_memory.column_square_sum)
+    assert on_disk.counts and on_disk.dtype == in_memory.dtype
+
+    models = []
+    for data in (one_file, collection):
+        scvi.settings.seed = 0
+        BasisDeVAE.setup_anndata(data, layer="counts")
+        model = BasisDeVAE(data, n_hidden=16)
+        model.train(max_epochs=10, batch_size=100, **QUIET)
+        models.append(model)
+    from_file, from_collection = models
+    np.testing.assert_allclose(from_collection.get_pseudotime(), from_file.get_pseudotime())
+    np.testing.assert_allclose(
+        from_collection.get_cluster_probabilities(), from_file.get_cluster_probabilities()
+    )
+    np.testing.assert_allclose(
+        from_file.get_pseudotime(collection), from_file.get_pseudotime(), rtol=1e-6
+    )
+    written = adata.copy()
+    from_collection.write_results(written)
+    np.testing.assert_array_equal(
+        written.obs["basisdevae_pseudotime"], from_collection.get_pseudotime()
+    )
 
 
 def test_fewer_cells_than_a_minibatch_and_fewer_genes_than_families():

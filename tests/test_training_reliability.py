@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import zipfile
 from pathlib import Path
 
 import anndata
@@ -122,6 +123,41 @@ def test_an_interrupted_save_leaves_the_previous_files(saved, monkeypatch):
     assert _files(path) == before
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".scbasis-save-")]
     assert BasisDeVAE.load(path).orientation_ == model.orientation_
+
+
+def _as_saved_on_a_gpu(source: Path, target: Path) -> None:
+    """Copy the model saved at ``source`` to ``target`` as a save on a GPU writes it.
+
+    ``torch.save`` records each tensor's device in the archive's pickle (``"cpu"`` here,
+    ``"cuda:0"`` for a model on the first GPU) beside the same raw bytes, so renaming the
+    recorded device gives the file a GPU save writes.
+    """
+    target.mkdir()
+    with (
+        zipfile.ZipFile(source / "model.pt") as saved,
+        zipfile.ZipFile(target / "model.pt", "w") as copy,
+    ):
+        for entry in saved.infolist():
+            content = saved.read(entry)
+            if entry.filename.endswith("/data.pkl"):
+                cpu, gpu = b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0"
+                assert cpu in content
+                content = content.replace(cpu, gpu)
+            copy.writestr(entry, content)
+
+
+def test_a_model_saved_on_a_gpu_loads_on_a_cpu(saved, tmp_path):
+    model, path = saved
+    gpu_save = tmp_path / "saved_on_gpu"
+    _as_saved_on_a_gpu(path, gpu_save)
+    if not torch.cuda.is_available():  # the copy holds CUDA tensors: plain torch.load refuses
+        with pytest.raises(RuntimeError, match="deserialize object on a CUDA device"):
+            torch.load(gpu_save / "model.pt", weights_only=False)
+    loaded = BasisDeVAE.load(gpu_save, adata=model.adata, accelerator="cpu")
+    assert loaded.device.type == "cpu"
+    for name, value in model.module.state_dict().items():
+        np.testing.assert_array_equal(loaded.module.state_dict()[name].numpy(), value.numpy())
+    np.testing.assert_array_equal(loaded.get_pseudotime(), model.get_pseudotime())
 
 
 def test_missing_or_damaged_saves_are_named(saved, tmp_path):

@@ -23,11 +23,13 @@ def registered_matrix(adata: AnnData, layer: str | None):
 
 
 def row_blocks(
-    matrix, n_rows: int | None = None
+    adata: AnnData, layer: str | None, n_rows: int | None = None
 ) -> Iterator[tuple[int, np.ndarray | sp.spmatrix]]:
-    """``(first row, block)`` for consecutive blocks of rows of a dense, sparse or backed
-    matrix, each read into memory as float64 (dense) or a float64 CSR matrix."""
-    n_cells, n_features = matrix.shape
+    """``(first row, block)`` for consecutive blocks of rows of the registered matrix (dense,
+    sparse, backed, or a layer of scvi-tools' ``CollectionAdapter``, which reads rows only
+    through slicing), each read into memory as float64 (dense) or a float64 CSR matrix."""
+    matrix = registered_matrix(adata, layer)
+    n_cells, n_features = adata.n_obs, adata.n_vars
     n_rows = n_rows or max(1, _BLOCK_ENTRIES // max(n_features, 1))
     for start in range(0, n_cells, n_rows):
         block = matrix[start : start + n_rows]
@@ -88,12 +90,11 @@ class MatrixStatistics:
 
 def matrix_statistics(adata: AnnData, layer: str | None) -> MatrixStatistics:
     """:class:`MatrixStatistics` of the registered matrix, read block by block."""
-    matrix = registered_matrix(adata, layer)
-    n_cells, n_features = matrix.shape
+    n_cells, n_features = adata.n_obs, adata.n_vars
     finite = binary = counts = True
     column_sum, column_square_sum = np.zeros(n_features), np.zeros(n_features)
     row_total = np.zeros(n_cells)
-    for start, block in row_blocks(matrix):
+    for start, block in row_blocks(adata, layer):
         values = block.data if sp.issparse(block) else block
         finite = finite and bool(np.isfinite(values).all())
         binary = binary and bool(((values == 0) | (values == 1)).all())
@@ -103,7 +104,7 @@ def matrix_statistics(adata: AnnData, layer: str | None) -> MatrixStatistics:
         column_square_sum += np.asarray(squares.sum(axis=0)).ravel()
         row_total[start : start + block.shape[0]] = np.asarray(block.sum(axis=1)).ravel()
     return MatrixStatistics(
-        dtype=np.dtype(matrix.dtype),
+        dtype=np.dtype(registered_matrix(adata, layer).dtype),
         finite=finite,
         binary=binary,
         counts=counts,

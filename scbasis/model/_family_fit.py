@@ -12,7 +12,7 @@ from scvi import REGISTRY_KEYS
 from scbasis.nn._clustering import family_posterior
 from scbasis.train import fused_adam
 
-from ._data_statistics import registered_matrix, row_blocks
+from ._data_statistics import row_blocks
 
 #: Learning rate of the family fit (Adam): the curves' weights start far from their optimum.
 DEFAULT_FAMILY_LR = 3e-2
@@ -176,7 +176,7 @@ class FamilyFitMixin:
         for k, members in enumerate(bins):
             cell_bin[cells[members]] = k
         counts = np.zeros((len(bins), self.adata.n_vars))  # pooled counts per bin and gene
-        for start, block in row_blocks(registered_matrix(self.adata, self._layer)):
+        for start, block in row_blocks(self.adata, self._layer):
             rows = cell_bin[start : start + block.shape[0]]
             kept = np.flatnonzero(rows >= 0)
             indicator = sp.csr_matrix(

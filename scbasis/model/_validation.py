@@ -34,9 +34,10 @@ def validate_setup(
             "so features cannot be matched by name; make them unique first: "
             "adata.var_names_make_unique()."
         )
-    if layer is not None and layer not in adata.layers:
+    # .keys(): scvi-tools' CollectionAdapter gives its layers as keys only
+    if layer is not None and layer not in adata.layers.keys():
         raise ValueError(
-            f"layer={layer!r} is not in adata.layers (which has {list(adata.layers)}); "
+            f"layer={layer!r} is not in adata.layers (which has {list(adata.layers.keys())}); "
             "pass the layer holding the raw counts, or layer=None for adata.X."
         )
     if batch_key is not None and batch_key not in adata.obs:
@@ -68,6 +69,10 @@ def validate_setup(
             )
 
 
+#: Standard deviation above which a Gaussian model's features are named in a warning.
+_LARGE_GAUSSIAN_SCALE = 100.0
+
+
 def validate_data(
     statistics: MatrixStatistics,
     where: str,
@@ -91,6 +96,17 @@ def validate_data(
             f"likelihood='bernoulli' models binary data, but {where} holds values other than "
             "0 and 1; binarise it first, e.g. (X > 0), or choose another likelihood."
         )
+    if likelihood == "gaussian":
+        std = statistics.feature_std()
+        if std.max() > _LARGE_GAUSSIAN_SCALE:
+            warnings.warn(
+                f"likelihood='gaussian' on features of standard deviation up to "
+                f"{std.max():.3g} in {where} (e.g. {var_names[std.argmax()]!r}): the networks "
+                "train best, and may otherwise diverge, on standardised features, e.g. "
+                "sc.pp.scale(adata); for counts choose a count likelihood (likelihood='nb').",
+                UserWarning,
+                stacklevel=4,
+            )
     if likelihood not in COUNT_LIKELIHOODS:
         return
     if not statistics.counts:

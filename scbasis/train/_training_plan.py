@@ -51,7 +51,16 @@ class PseudotimeTrainingPlan(TrainingPlan):
             return super().training_step(batch, batch_idx)
         if "kl_weight" in self.loss_kwargs:
             self.loss_kwargs.update({"kl_weight": self.kl_weight})
-        _, _, loss_output = self.forward(batch, loss_kwargs=self.loss_kwargs)
+        try:
+            _, _, loss_output = self.forward(batch, loss_kwargs=self.loss_kwargs)
+        except ValueError as error:  # a distribution given NaN or infinite parameters
+            if "invalid values" not in str(error):
+                raise
+            raise FloatingPointError(
+                f"Training diverged in epoch {self.current_epoch + 1}, step {batch_idx + 1}: "
+                f"the network gave NaN or infinite values ({str(error).splitlines()[0]}). "
+                f"{_DIVERGENCE_ADVICE}"
+            ) from error
         check_finite(loss_output, self.current_epoch, batch_idx)
         self._accumulate(loss_output)
         if loss_output.extra_metrics:
@@ -112,7 +121,13 @@ def check_finite(loss_output: LossOutput, epoch: int, step: int) -> None:
     bad = [name for name, value in terms.items() if not bool(torch.isfinite(value).all())]
     raise FloatingPointError(
         f"Training diverged in epoch {epoch + 1}, step {step + 1}: the loss is "
-        f"{loss_output.loss.item()} ({', '.join(bad) or 'its total'} not finite). Train again "
-        "with a smaller learning rate (e.g. lr=1e-3) or with gradient clipping "
-        "(gradient_clip_val=1.0), and check the data for extreme values."
+        f"{loss_output.loss.item()} ({', '.join(bad) or 'its total'} not finite). "
+        f"{_DIVERGENCE_ADVICE}"
     )
+
+
+_DIVERGENCE_ADVICE = (
+    "Train again with a smaller learning rate (e.g. lr=1e-3) or with gradient clipping "
+    "(gradient_clip_val=1.0), and check the data for extreme values: Gaussian likelihoods "
+    "expect standardised features (e.g. sc.pp.scale(adata)), counts a count likelihood."
+)
