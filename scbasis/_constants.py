@@ -30,6 +30,22 @@ class _ResultKeys(NamedTuple):
     CLUSTER: str = "cluster"  # var, clustered models
     CONSTRAINT: str = "constraint"  # var, DeVAE
     BATCH_OFFSETS: str = "batch_offsets"  # varm, with a batch_key
+    TRENDS: str = "trends"  # varm: each feature's trend on the grid below, features x points
+
+
+class _UnsKeys(NamedTuple):
+    """Entries of ``uns[key_added]`` that :meth:`~scbasis.model.PseudotimeModel.write_results`
+    writes and ``pl`` reads."""
+
+    MODEL: str = "model"  # the model's class name
+    ORIENTATION: str = "orientation"  # +1 or -1: the sign the pseudotime was written with
+    SETTINGS: str = "settings"  # the model's scalar settings
+    VERSION: str = "version"  # the scbasis version that wrote the results
+    FAMILIES: str = "families"  # clustered models: the families, in cluster_probs' columns
+    CLUSTER_PROBS_COLUMNS: str = "cluster_probs_columns"  # clustered models: the same
+    BATCH_OFFSETS_COLUMNS: str = "batch_offsets_columns"  # with a batch_key: the batches
+    TREND_PSEUDOTIME: str = "trend_pseudotime"  # the trends' grid of (oriented) pseudotime
+    TREND_LIBRARY_SIZE: str = "trend_library_size"  # count models: the trends' library size
 
 
 class _TrendKeys(NamedTuple):
@@ -44,6 +60,7 @@ class _TrendKeys(NamedTuple):
 
 SCBASIS_MODULE_KEYS = _ModuleKeys()
 RESULT_KEYS = _ResultKeys()
+UNS_KEYS = _UnsKeys()
 TREND_KEYS = _TrendKeys()
 
 

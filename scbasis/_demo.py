@@ -24,7 +24,8 @@ class DemoSummary:
     #: ARI against the family each gene was drawn from.
     ari_nominal: float
     h5ad: Path
-    figure: Path
+    #: The figures written: gene trends, the family heatmap and the calls' probabilities.
+    figures: tuple[Path, ...]
 
     def report(self) -> str:
         """A short human-readable summary."""
@@ -38,7 +39,7 @@ class DemoSummary:
             f"probability >= 0.9, {100 * confident.confident_error_rate:.1f} % of them wrong)\n"
             f"  gene families vs drawn family:   ARI {self.ari_nominal:.3f}\n"
             f"  results: {self.h5ad}\n"
-            f"  gene trends: {self.figure}"
+            f"  figures: {', '.join(str(f) for f in self.figures)}"
         )
 
 
@@ -55,7 +56,9 @@ def run_demo(
     Parameters
     ----------
     out
-        Output folder (created if needed): ``demo.h5ad`` and ``gene_trends.png``.
+        Output folder (created if needed): ``demo.h5ad``, ``gene_trends.png`` (the three
+        surest genes of each family), ``family_heatmap.png`` and
+        ``cluster_probabilities.png``.
     n_cells, n_genes
         Size of the simulated data (increasing, decreasing and transient genes in thirds).
     max_epochs
@@ -72,7 +75,7 @@ def run_demo(
     from scipy.stats import spearmanr
     from sklearn.metrics import adjusted_rand_score
 
-    from . import data, metrics, model, pl
+    from . import data, metrics, model
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -95,9 +98,8 @@ def run_demo(
     basisdevae.write_results(root=earliest.to_numpy())
     h5ad = out / "demo.h5ad"
     adata.write_h5ad(h5ad)
-    figure = out / "gene_trends.png"
-    pl.gene_trends(basisdevae.get_gene_trends(), save=figure, show=False)
     key = basisdevae._results_key
+    figures = _draw_figures(adata, out)
     calls = adata.var[result_key(key, RESULT_KEYS.CLUSTER)]
     pseudotime = adata.obs[result_key(key, RESULT_KEYS.PSEUDOTIME)]
     return DemoSummary(
@@ -112,5 +114,32 @@ def run_demo(
         ),
         ari_nominal=float(adjusted_rand_score(adata.var["true_family"], calls)),
         h5ad=h5ad,
-        figure=figure,
+        figures=figures,
     )
+
+
+def _draw_figures(adata, out: Path) -> tuple[Path, ...]:
+    """Draw the demo's figures from the results in ``adata`` into ``out``."""
+    import matplotlib.pyplot as plt
+
+    from . import pl
+
+    probs = pl.read_results(adata).cluster_probs
+    calls = probs.idxmax(axis=1)
+    surest = [
+        gene
+        for family in probs.columns
+        for gene in probs.loc[calls == family, family].nlargest(3).index
+    ]
+    drawings = {
+        "gene_trends.png": lambda: pl.gene_trends(adata, surest, ncols=3, show=False)[0],
+        "family_heatmap.png": lambda: pl.family_heatmap(adata, show=False)["heatmap"],
+        "cluster_probabilities.png": lambda: pl.cluster_probabilities(adata, show=False),
+    }
+    paths = []
+    for name, draw in drawings.items():
+        figure = draw().figure
+        figure.savefig(out / name, dpi=150, bbox_inches="tight")
+        plt.close(figure)
+        paths.append(out / name)
+    return tuple(paths)

@@ -255,9 +255,15 @@ def test_results_written_to_h5ad_read_back_identical_for_any_cell_and_gene_order
             np.testing.assert_allclose(written.to_numpy(), expected.to_numpy(), rtol=1e-5)
         else:
             pd.testing.assert_frame_equal(written, expected)
+    # the trends span the written cells' pseudotime: the model's trends on that grid
+    grid = query.uns["basisdevae"]["trend_pseudotime"]
+    np.testing.assert_array_equal(back.uns["basisdevae"]["trend_pseudotime"], grid)
+    trends = model.get_gene_trends(grid=grid)
+    expected = {"basisdevae_trends": np.asarray(trends[:, query.var_names].X).T}
     for key in query.varm:
         np.testing.assert_array_equal(back.varm[key], query.varm[key])
+        rows = reference.var_names.get_indexer(query.var_names)
         np.testing.assert_array_equal(
-            query.varm[key], reference.varm[key][reference.var_names.get_indexer(query.var_names)]
+            query.varm[key], expected.get(key, reference.varm[key][rows])
         )
     assert back.uns["basisdevae"]["orientation"] == reference.uns["basisdevae"]["orientation"]

@@ -51,6 +51,5 @@ print(f"ARI(low, high) = {adjusted_rand_score(clusters['low'], clusters['high'])
 
 # %%
 adata, model = results[None]
-scbasis.pl.gene_trends(
-    model.get_gene_trends(), standard_scale=False, save="paper_synthetic_trends.png"
-)
+scbasis.pl.family_heatmap(adata, save="_paper_synthetic.png")
+scbasis.pl.gene_trends(adata, list(adata.var_names[::10]), save="_paper_synthetic.png")

@@ -16,7 +16,8 @@ adata = scbasis.data.ernst_spermatogenesis()
 print(adata)
 
 # %%
-scbasis.model.setup_anndata(adata)
+adata.layers["counts"] = adata.X.copy()  # the model reads counts; X gets normalised below
+scbasis.model.setup_anndata(adata, layer="counts")
 model = scbasis.model.BasisDeVAE(adata, beta=10.0, gamma=1.0, alpha=0.1)
 model.train(max_epochs=100)
 model.write_results(root=("AnnotatedClusters", "Spermatogonia"))
@@ -32,6 +33,7 @@ sc.pl.umap(adata, color=["basisdevae_pseudotime", "AnnotatedClusters"], save="_s
 # %%
 genes = ["Stra8", "Sohlh1", "Dmrtb1", "Piwil1", "Tex101", "Ly6k", "Prm1", "Tnp1"]
 genes = [g for g in genes if g in adata.var_names]
-trends = model.get_gene_trends(genes=genes)
-print(trends.var)
-scbasis.pl.gene_trends(trends, save="sperm_trends.png")
+scbasis.pl.gene_trends(adata, genes, layer="counts", save="_sperm.png")
+scbasis.pl.family_heatmap(adata, groupby="AnnotatedClusters", save="_sperm.png")
+scbasis.pl.cluster_probabilities(adata, save="_sperm.png")
+scbasis.pl.pseudotime(adata, groupby="AnnotatedClusters", save="_sperm.png")

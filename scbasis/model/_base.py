@@ -14,7 +14,7 @@ from scvi import REGISTRY_KEYS, settings
 from scvi.data import AnnDataManager
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
-from scbasis._constants import RESULT_KEYS, TREND_KEYS, result_key
+from scbasis._constants import RESULT_KEYS, TREND_KEYS, UNS_KEYS, result_key
 from scbasis.nn._likelihoods import check_likelihood
 from scbasis.train import PseudotimeTrainingPlan, StopOnInterrupt, fused_adam
 
@@ -339,6 +339,6 @@ class ClusteredPseudotimeModel(PseudotimeModel):
     def _uns_results(self) -> dict[str, Any]:
         families = list(self.families)
         return super()._uns_results() | {
-            "families": families,
-            "cluster_probs_columns": families,
+            UNS_KEYS.FAMILIES: families,
+            UNS_KEYS.CLUSTER_PROBS_COLUMNS: families,
         }

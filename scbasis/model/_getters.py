@@ -254,13 +254,15 @@ class PseudotimeGettersMixin:
         library_size: float | None = None,
         batch: str | None = None,
         latent_dim: int = 0,
+        grid: np.ndarray | None = None,
     ) -> AnnData:
         """Expected expression of features along a pseudotime grid.
 
         The grid spans the posterior means of the model's cells (oriented pseudotime) in
-        latent dimension ``latent_dim``, the other dimensions held at 0. Count models give the
-        mean of the (zero-inflated) negative binomial or Poisson before zero-inflation, for a
-        cell of ``library_size`` counts; Bernoulli models give probabilities.
+        latent dimension ``latent_dim`` unless given, the other dimensions held at 0. Count
+        models give the mean of the (zero-inflated) negative binomial or Poisson before
+        zero-inflation, for a cell of ``library_size`` counts; Bernoulli models give
+        probabilities.
 
         Parameters
         ----------
@@ -274,6 +276,9 @@ class PseudotimeGettersMixin:
             Batch whose offsets apply; the reference (first) batch if ``None``.
         latent_dim
             Latent dimension along which the grid runs (models with ``n_latent > 1``).
+        grid
+            Pseudotime values (oriented) of the grid, ``(n_points,)``; ``n_points`` values
+            spanning the model's cells if ``None``.
 
         Returns
         -------
@@ -282,15 +287,18 @@ class PseudotimeGettersMixin:
         add ``layers[family]`` (the trend under every family), ``var["family"]`` and
         ``varm["cluster_probs"]``.
         """
-        if n_points < 2:
+        if grid is None and n_points < 2:
             raise ValueError(f"n_points must be at least 2, got {n_points}.")
         if not 0 <= latent_dim < self.module.n_latent:
             raise ValueError(
                 f"latent_dim must lie in [0, {self.module.n_latent}), got {latent_dim}."
             )
         gene_idx = self._gene_indices(genes)
-        latent = self.get_pseudotime().reshape(self.adata.n_obs, -1)[:, latent_dim]
-        grid = np.linspace(latent.min(), latent.max(), n_points, dtype=np.float32)
+        if grid is None:
+            latent = self.get_pseudotime().reshape(self.adata.n_obs, -1)[:, latent_dim]
+            grid = np.linspace(latent.min(), latent.max(), n_points)
+        grid = np.asarray(grid, dtype=np.float32)
+        n_points = len(grid)
         size = self._median_library_size() if library_size is None else library_size
         z = torch.zeros(n_points, self.module.n_latent, device=self.device)
         z[:, latent_dim] = torch.as_tensor(self._orientation.latent(grid), device=self.device)

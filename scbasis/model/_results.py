@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from anndata import AnnData
 
 from scbasis import __version__
-from scbasis._constants import RESULT_KEYS, result_key
+from scbasis._constants import RESULT_KEYS, TREND_KEYS, UNS_KEYS, result_key
 
 from ._orientation import Root, orientation_from_root, root_mask
 
@@ -39,13 +40,13 @@ class ResultsMixin:
     def _uns_results(self) -> dict[str, Any]:
         """Entries of ``uns[key_added]``."""
         uns = {
-            "model": type(self).__name__,
-            "orientation": int(self.orientation_),
-            "settings": self._settings(),
-            "version": __version__,
+            UNS_KEYS.MODEL: type(self).__name__,
+            UNS_KEYS.ORIENTATION: int(self.orientation_),
+            UNS_KEYS.SETTINGS: self._settings(),
+            UNS_KEYS.VERSION: __version__,
         }
         if self.module.batch_offsets is not None:
-            uns["batch_offsets_columns"] = self._batch_categories
+            uns[UNS_KEYS.BATCH_OFFSETS_COLUMNS] = self._batch_categories
         return uns
 
     def _settings(self) -> dict[str, Any]:
@@ -59,15 +60,21 @@ class ResultsMixin:
         key_added: str | None = None,
         root: Root | None = None,
         overwrite: bool = False,
+        n_trend_points: int = 100,
     ) -> None:
         """Write the pseudotime and feature-level results into ``adata``.
 
         Writes ``obs["<key>_pseudotime"]`` and ``obs["<key>_pseudotime_std"]`` (for a p-D
-        latent ``obsm["<key>_latent"]`` and ``obsm["<key>_latent_std"]``), ``uns["<key>"]``
-        (model, settings, version, orientation) and the model's feature-level results:
-        ``varm["<key>_cluster_probs"]`` and ``var["<key>_cluster"]`` for clustered models,
-        ``var["<key>_constraint"]`` for DeVAE, ``varm["<key>_batch_offsets"]`` with a
-        ``batch_key``.
+        latent ``obsm["<key>_latent"]`` and ``obsm["<key>_latent_std"]``), each feature's
+        trend (:meth:`get_gene_trends`) on a grid of ``n_trend_points`` spanning the written
+        cells' pseudotime in ``varm["<key>_trends"]`` (features x points, as Palantir stores
+        its ``gene_trends``; features x points x latent dimensions for a p-D latent),
+        ``uns["<key>"]`` (model, settings, version, orientation, the trends' grid
+        ``trend_pseudotime`` and, for counts, their library size ``trend_library_size``) and the
+        model's feature-level results: ``varm["<key>_cluster_probs"]`` and
+        ``var["<key>_cluster"]`` for clustered models, ``var["<key>_constraint"]`` for DeVAE,
+        ``varm["<key>_batch_offsets"]`` with a ``batch_key``. ``scbasis.pl`` draws from these
+        keys alone, so an AnnData read back from disk plots as the one written.
 
         Parameters
         ----------
@@ -81,6 +88,8 @@ class ResultsMixin:
             writes in the orientation the model has.
         overwrite
             Replace existing keys; otherwise existing keys raise an error and nothing is written.
+        n_trend_points
+            Number of grid points of the trends.
         """
         key_added = key_added or self._results_key
         target = self.adata if adata is None else adata
@@ -89,8 +98,16 @@ class ResultsMixin:
                 "write_results writes into adata, which is a view of another AnnData; pass an "
                 "AnnData of its own (adata = adata.copy()) and write into that."
             )
+        if n_trend_points < 2:
+            raise ValueError(f"n_trend_points must be at least 2, got {n_trend_points}.")
         latent_keys = self._latent_keys(key_added)
-        keys = [*latent_keys.values(), ("uns", key_added), *self._feature_results(key_added)]
+        trends_key = ("varm", result_key(key_added, RESULT_KEYS.TRENDS))
+        keys = [
+            *latent_keys.values(),
+            trends_key,
+            ("uns", key_added),
+            *self._feature_results(key_added),
+        ]
         existing = [f"{attr}[{name!r}]" for attr, name in keys if name in getattr(target, attr)]
         if existing and not overwrite:
             raise ValueError(
@@ -108,10 +125,29 @@ class ResultsMixin:
         # feature results again: their values (not their keys) depend on the orientation; they
         # come in the model's feature order and go to target's by name
         order = self._feature_names.get_indexer(target.var_names)
+        trends, grid = self._trends_over(pseudotime.reshape(len(pseudotime), -1), n_trend_points)
         for (attr, name), value in (
             (latent_keys["pseudotime"], pseudotime),
             (latent_keys["pseudotime_std"], pseudotime_std),
+            (trends_key, trends[order]),
             *((key, value[order]) for key, value in self._feature_results(key_added).items()),
         ):
             getattr(target, attr)[name] = value
-        target.uns[key_added] = self._uns_results()
+        uns = self._uns_results() | {UNS_KEYS.TREND_PSEUDOTIME: grid}
+        if self.module.is_count_model:
+            uns[UNS_KEYS.TREND_LIBRARY_SIZE] = self._median_library_size()
+        target.uns[key_added] = uns
+
+    def _trends_over(self, latent: np.ndarray, n_points: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every feature's trend along each latent dimension, on ``n_points`` spanning
+        ``latent`` ``(n_cells, p)``: trends ``(d, n_points)`` and grid ``(n_points,)`` for a
+        1-D latent, ``(d, n_points, p)`` and ``(n_points, p)`` otherwise."""
+        trends, grids = [], []
+        for dim in range(latent.shape[1]):
+            grid = np.linspace(latent[:, dim].min(), latent[:, dim].max(), n_points)
+            along = self.get_gene_trends(latent_dim=dim, grid=grid)
+            trends.append(np.asarray(along.X).T)
+            grids.append(along.obs[TREND_KEYS.PSEUDOTIME].to_numpy())
+        if latent.shape[1] == 1:
+            return trends[0], grids[0]
+        return np.stack(trends, axis=2), np.stack(grids, axis=1)

@@ -1,94 +1,185 @@
-"""Plot gene trends along pseudotime, coloured by behaviour family."""
+"""Each gene's fitted trend along pseudotime over its observed expression."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
+from typing import Literal
 
-import matplotlib.pyplot as plt
 import numpy as np
+import scipy.sparse as sp
 from anndata import AnnData
 from matplotlib.axes import Axes
 
-from scbasis._constants import TREND_KEYS
-
-FAMILY_COLORS = {
-    "increasing": "#d62728",
-    "decreasing": "#1f77b4",
-    "transient": "#2ca02c",
-    "flat": "#7f7f7f",
-}
+from ._figure import finish, panel_grid
+from ._palette import results_palette
+from ._results import Results, read_results
 
 
-def _family_color(family: str, index: int) -> str:
-    return FAMILY_COLORS.get(family, plt.get_cmap("tab20")(index % 20))
+def observed_expression(
+    adata: AnnData, genes: Sequence[str], results: Results, layer: str | None
+) -> np.ndarray:
+    """The observed values of ``genes`` ``(n_cells, len(genes))``, per ``library_size`` counts
+    for a count model (``x_ij / sum_j x_ij * library_size``, the scale of its trends)."""
+    if adata.isbacked:
+        raise ValueError(
+            "adata is backed (on disk): load it first (adata = adata.to_memory()) to draw the "
+            "observed expression, or pass show_points=False."
+        )
+    matrix = adata.X if layer is None else adata.layers[layer]
+    columns = adata.var_names.get_indexer(genes)
+    values = matrix[:, columns]
+    values = values.toarray() if sp.issparse(values) else np.asarray(values, dtype=float)
+    if results.library_size is None:
+        return values
+    totals = np.asarray(matrix.sum(axis=1), dtype=float).ravel()
+    return values / np.maximum(totals, 1e-12)[:, None] * results.library_size
+
+
+def check_genes(adata: AnnData, genes: str | Sequence[str]) -> list[str]:
+    """``genes`` as a list of names of ``adata``, or an error naming the missing ones."""
+    genes = [genes] if isinstance(genes, str) else list(genes)
+    if not genes:
+        raise ValueError("genes is empty; pass one or more names of adata.var_names.")
+    missing = [g for g in genes if g not in adata.var_names]
+    if missing:
+        raise KeyError(f"{missing[:5]} are not in adata.var_names ({len(missing)} missing).")
+    return genes
+
+
+def _scaled(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``values`` mapped so that ``low`` goes to 0 and ``high`` to 1."""
+    return (values - low) / (high - low) if high > low else values - low
 
 
 def gene_trends(
-    trends: AnnData,
-    genes: Sequence[str] | None = None,
-    standard_scale: bool = True,
-    axs: Sequence[Axes] | None = None,
+    adata: AnnData,
+    genes: str | Sequence[str],
+    key: str | None = None,
+    *,
+    latent_dim: int = 0,
+    layer: str | None = None,
+    show_points: bool = True,
+    standard_scale: Literal["var"] | None = None,
+    ncols: int = 4,
+    figsize: tuple[float, float] | None = None,
+    ax: Axes | None = None,
     show: bool | None = None,
-    save: str | os.PathLike | None = None,
-) -> list[Axes] | None:
-    """Gene trends along pseudotime, one panel per family, lines coloured by family.
+    save: bool | str | None = None,
+) -> Axes | list[Axes] | None:
+    """Fitted trends of ``genes`` along pseudotime, over their observed expression.
+
+    One panel per gene (wrapped into rows of ``ncols``): the trend written by
+    :meth:`~scbasis.model.PseudotimeModel.write_results` in the colour of the gene's family
+    (or DeVAE constraint), the cells' observed expression as faint points at their
+    pseudotime, and the call with its probability in the title. Reads only ``adata``, so an
+    AnnData read back from ``.h5ad`` draws as the one written.
 
     Parameters
     ----------
-    trends
-        Output of ``model.get_gene_trends()`` (grid points x genes).
+    adata
+        AnnData with results written by ``write_results``.
     genes
-        Genes to draw; all if ``None``.
+        Names of the genes to draw.
+    key
+        ``key_added`` of the results; the only results in ``adata`` if ``None``.
+    latent_dim
+        Latent dimension to draw along (models with a p-D latent).
+    layer
+        Layer of the observed values (the one the model was set up with); ``adata.X`` if
+        ``None``. Count models show ``x_ij / sum_j x_ij`` times the trends' library size.
+    show_points
+        Draw the observed expression.
     standard_scale
-        Scale each gene's trend to ``[0, 1]`` so shapes are comparable across expression levels.
-    axs
-        One axes per family to draw into; a new figure if ``None``.
+        ``"var"``: scale each gene to its trend's range (trend from 0 to 1), so that shapes
+        compare across expression levels; ``None``: the model's scale.
+    ncols
+        Panels per row.
+    figsize
+        Size of the figure; 3 x 2.6 inches per panel if ``None``.
+    ax
+        Axes to draw a single gene into.
     show
-        Show the figure; by default only when neither ``save`` nor ``axs`` is given.
+        Show the figure; ``scanpy.settings.autoshow`` if ``None``.
     save
-        Path of a file (PNG, PDF, SVG ...) to save the figure to.
+        Save the figure into ``scanpy.settings.figdir`` as ``gene_trends<save>`` (``True``:
+        ``gene_trends.<file_format_figs>``), as scanpy's plots do.
 
     Returns
     -------
-    The axes when ``show`` is false, else ``None``.
+    The axes (one per gene, or ``ax``) unless the figure is shown.
     """
-    family_key, grid_key = TREND_KEYS.FAMILY, TREND_KEYS.PSEUDOTIME
-    if family_key not in trends.var or grid_key not in trends.obs:
-        raise ValueError(
-            f"trends need var[{family_key!r}] and obs[{grid_key!r}], as get_gene_trends() of a "
-            "clustered model (BasisDeVAE, BasisVAE) gives them; DeVAE's trends have no "
-            f"families: plot trends.X against trends.obs[{grid_key!r}] instead."
-        )
-    if genes is not None:
-        trends = trends[:, list(genes)]
-    families = list(trends.uns.get(TREND_KEYS.FAMILIES, trends.var[family_key].cat.categories))
-    own_figure = axs is None
-    if own_figure:
-        fig, axs = plt.subplots(
-            1, len(families), figsize=(4 * len(families), 3.4), sharex=True, squeeze=False
-        )
-        axs = list(axs[0])
+    results = read_results(adata, key)
+    genes = check_genes(adata, genes)
+    if not 0 <= latent_dim < results.grid.shape[1]:
+        raise ValueError(f"latent_dim must lie in [0, {results.grid.shape[1]}), got {latent_dim}.")
+    if ax is not None and len(genes) != 1:
+        raise ValueError(f"ax holds one gene's panel; {len(genes)} genes were given.")
+    if standard_scale not in (None, "var"):
+        raise ValueError(f"standard_scale must be 'var' or None, got {standard_scale!r}.")
+    palette = results_palette(adata, results)
+    rows = adata.var_names.get_indexer(genes)
+    observed = observed_expression(adata, genes, results, layer) if show_points else None
+    if ax is None:
+        fig, axs = panel_grid(len(genes), ncols, (3.0, 2.6), figsize)
     else:
-        fig = axs[0].figure
-    grid = trends.obs[grid_key].to_numpy()
-    values = np.asarray(trends.X)
+        fig, axs = ax.figure, [ax]
+    for j, (row, panel) in enumerate(zip(rows, axs, strict=True)):
+        points = None if observed is None else observed[:, j]
+        draw_trend(panel, results, row, latent_dim, points, standard_scale, palette)
+        panel.set_title(call_title(results, genes[j], row), fontsize=9.5)
+    axs[0].set_ylabel(expression_label(results, standard_scale))
+    if ax is None:
+        fig.tight_layout()
+    return finish(fig, "gene_trends", show, save, axs[0] if ax is not None else axs)
+
+
+def draw_trend(
+    ax: Axes,
+    results: Results,
+    row: int,
+    latent_dim: int,
+    observed: np.ndarray | None,
+    standard_scale: str | None,
+    palette: dict[str, str],
+) -> None:
+    """Draw feature ``row``'s trend along ``latent_dim`` in its family's colour, over its
+    observed values ``(n_cells,)`` at the cells' pseudotime where given."""
+    trend = results.trends[row, :, latent_dim]
+    low, high = (trend.min(), trend.max()) if standard_scale else (0.0, 1.0)
+    if observed is not None:
+        points = _scaled(observed, low, high)
+        ax.scatter(
+            results.pseudotime[:, latent_dim],
+            points,
+            s=3,
+            color="0.55",
+            alpha=0.25,
+            lw=0,
+            rasterized=True,
+        )
+        # the points' upper tail must not flatten the trend
+        top = max(np.quantile(points, 0.99), _scaled(trend, low, high).max())
+        ax.set_ylim(min(points.min(), 0.0) - 0.04 * top, 1.08 * top)
+    color = palette[results.feature_family.iloc[row]]
+    ax.plot(results.grid[:, latent_dim], _scaled(trend, low, high), color=color, lw=2.2)
+    ax.set_xlabel("pseudotime" if results.grid.shape[1] == 1 else f"latent {latent_dim}")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(False)
+
+
+def call_title(results: Results, gene: str, row: int) -> str:
+    """The gene's name over its call: family and probability, or DeVAE's constraint."""
+    if results.cluster_probs is not None:
+        probs = results.cluster_probs.iloc[row]
+        return f"{gene}\n{probs.idxmax()} (q = {probs.max():.2f})"
+    if results.constraint is not None:
+        return f"{gene}\n{results.constraint.iloc[row]}"
+    return gene
+
+
+def expression_label(results: Results, standard_scale: str | None) -> str:
     if standard_scale:
-        low, high = values.min(0), values.max(0)
-        values = (values - low) / np.where(high > low, high - low, 1.0)
-    for k, (family, ax) in enumerate(zip(families, axs, strict=True)):
-        members = np.flatnonzero(trends.var[family_key].to_numpy() == family)
-        color = _family_color(family, k)
-        if members.size:
-            ax.plot(grid, values[:, members], color=color, alpha=0.6, linewidth=1)
-        ax.set_title(f"{family} ({members.size} genes)")
-        ax.set_xlabel("pseudotime")
-        ax.grid(False)
-    axs[0].set_ylabel("scaled expression" if standard_scale else "expression")
-    fig.tight_layout()
-    if save is not None:
-        fig.savefig(save, dpi=150, bbox_inches="tight")
-    if show or (show is None and save is None and own_figure):
-        plt.show()
-        return None
-    return list(axs)
+        return "scaled expression"
+    if results.library_size is not None:
+        return f"expression per {results.library_size:,.0f} counts"
+    return "value"

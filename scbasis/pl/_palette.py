@@ -1,0 +1,46 @@
+"""One colour per family, kept in ``uns`` as scanpy keeps a categorical column's colours."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+from anndata import AnnData
+from matplotlib.colors import is_color_like, to_hex
+
+from ._results import Results
+
+#: The default colour of each family (and of DeVAE's constraints).
+FAMILY_COLORS = {
+    "increasing": "#d62728",
+    "decreasing": "#1f77b4",
+    "transient": "#2ca02c",
+    "flat": "#7f7f7f",
+    "free": "#9467bd",
+    "feature": "#555555",
+}
+
+
+def family_palette(adata: AnnData, column: str, families: Sequence[str]) -> dict[str, str]:
+    """The colour of each of ``families``, the categories of ``var[column]``: from
+    ``uns["<column>_colors"]`` where it holds one valid colour per family (as scanpy reads a
+    categorical column's colours), else the defaults of :data:`FAMILY_COLORS`, which are then
+    stored there so that every plot uses the same."""
+    colors_key = f"{column}_colors"
+    stored = list(adata.uns.get(colors_key, []))
+    if len(stored) == len(families) and all(is_color_like(c) for c in stored):
+        return dict(zip(families, stored, strict=True))
+    cycle = plt.get_cmap("tab10")
+    palette = {
+        family: FAMILY_COLORS.get(family, to_hex(cycle(k % 10)))
+        for k, family in enumerate(families)
+    }
+    adata.uns[colors_key] = list(palette.values())
+    return palette
+
+
+def results_palette(adata: AnnData, results: Results) -> dict[str, str]:
+    """The colour of each family (or constraint) of ``results``."""
+    if results.family_column is None:
+        return {"feature": FAMILY_COLORS["feature"]}
+    return family_palette(adata, results.family_column, results.family_order)
