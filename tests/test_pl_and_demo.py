@@ -190,6 +190,8 @@ def test_plots_name_what_is_missing(written):
         scbasis.pl.family_heatmap(adata, key="other", show=False)
     with pytest.raises(KeyError, match=r"\['nope'\] are not in adata.var_names"):
         scbasis.pl.gene_trends(adata, ["nope"], show=False)
+    with pytest.raises(KeyError, match=r"layer='counts' is not in adata\.layers"):
+        scbasis.pl.gene_trends(adata, GENES, layer="counts", show=False)
     with pytest.raises(KeyError, match="groupby='nope'"):
         scbasis.pl.pseudotime(adata, "nope", show=False)
 

@@ -15,7 +15,7 @@ from matplotlib.patches import Patch
 
 from ._figure import finish
 from ._gene_trends import check_genes
-from ._palette import results_palette
+from ._palette import group_palette, results_palette
 from ._results import read_results
 
 
@@ -28,16 +28,6 @@ def trend_position(scaled: np.ndarray, family: str, grid: np.ndarray) -> float:
     if family == "decreasing":
         return float(grid[np.argmax(scaled <= 0.5)])
     return float(grid[np.argmax(scaled)])
-
-
-def _group_colors(adata: AnnData, groupby: str) -> dict[str, str]:
-    """Colours of ``obs[groupby]``'s categories: scanpy's ``uns["<groupby>_colors"]`` where set."""
-    categories = pd.Categorical(adata.obs[groupby]).categories
-    stored = list(adata.uns.get(f"{groupby}_colors", []))
-    if len(stored) != len(categories):
-        cmap = plt.get_cmap("tab20")
-        stored = [cmap(k % 20) for k in range(len(categories))]
-    return dict(zip(categories.astype(str), stored, strict=True))
 
 
 def family_heatmap(
@@ -151,7 +141,7 @@ def family_heatmap(
         )
     else:
         axes["groupby"] = bar = fig.add_subplot(spec[0, 1], sharex=axes["heatmap"])
-        colors = _group_colors(adata, groupby)
+        colors = group_palette(adata, groupby)
         majority = _majority_along(adata.obs[groupby].astype(str), results.pseudotime[:, 0], grid)
         bar.imshow(
             np.array([[to_rgba(colors.get(m, "white")) for m in majority]]),

@@ -25,6 +25,8 @@ def observed_expression(
             "adata is backed (on disk): load it first (adata = adata.to_memory()) to draw the "
             "observed expression, or pass show_points=False."
         )
+    if layer is not None and layer not in adata.layers:
+        raise KeyError(f"layer={layer!r} is not in adata.layers ({list(adata.layers)}).")
     matrix = adata.X if layer is None else adata.layers[layer]
     columns = adata.var_names.get_indexer(genes)
     values = matrix[:, columns]

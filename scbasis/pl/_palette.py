@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import pandas as pd
 from anndata import AnnData
 from matplotlib.colors import is_color_like, to_hex
 
@@ -44,3 +45,14 @@ def results_palette(adata: AnnData, results: Results) -> dict[str, str]:
     if results.family_column is None:
         return {"feature": FAMILY_COLORS["feature"]}
     return family_palette(adata, results.family_column, results.family_order)
+
+
+def group_palette(adata: AnnData, groupby: str) -> dict[str, str]:
+    """Colours of the categories of ``obs[groupby]``: scanpy's ``uns["<groupby>_colors"]``
+    where it holds one per category, else matplotlib's ``tab20``."""
+    categories = pd.Categorical(adata.obs[groupby]).categories.astype(str)
+    stored = list(adata.uns.get(f"{groupby}_colors", []))
+    if len(stored) != len(categories) or not all(is_color_like(c) for c in stored):
+        cmap = plt.get_cmap("tab20")
+        stored = [to_hex(cmap(k % 20)) for k in range(len(categories))]
+    return dict(zip(categories, stored, strict=True))

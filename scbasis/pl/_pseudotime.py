@@ -10,8 +10,8 @@ import pandas as pd
 from anndata import AnnData
 from matplotlib.axes import Axes
 
-from ._family_heatmap import _group_colors
 from ._figure import finish
+from ._palette import group_palette
 from ._results import read_results
 
 
@@ -70,7 +70,7 @@ def pseudotime(
     labels = np.asarray(groups.astype(str))
     mean = results.pseudotime[:, latent_dim]
     std = results.pseudotime_std[:, latent_dim]
-    colors = _group_colors(adata, groupby)
+    colors = group_palette(adata, groupby)
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize or (6.0, 0.45 * len(names) + 1.2))
     else:

@@ -103,16 +103,12 @@ def read_results(adata: AnnData, key: str | None = None) -> Results:
     """
     keys = _result_keys(adata)
     if key is None:
-        if len(keys) != 1:
-            found = f"results under {keys}" if keys else "no scbasis results"
+        if not keys:
             raise ValueError(
-                f"adata holds {found}; "
-                + (
-                    "pass key= to choose one."
-                    if keys
-                    else "write them first with model.write_results(adata)."
-                )
+                "adata holds no scbasis results; write them first with model.write_results(adata)."
             )
+        if len(keys) > 1:
+            raise ValueError(f"adata holds results under {keys}; pass key= to choose one.")
         key = keys[0]
     elif key not in keys:
         raise ValueError(
