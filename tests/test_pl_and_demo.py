@@ -207,3 +207,28 @@ def test_demo_command_writes_results_and_figures(tmp_path, capsys):
     assert {"basisdevae_cluster_probs", "basisdevae_trends"} <= set(adata.varm)
     for name in ("gene_trends.png", "family_heatmap.png", "cluster_probabilities.png"):
         assert plt.imread(out / name).ndim == 3
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--cells", "-5"], "--cells: must be at least 20, got -5"),
+        (["--genes", "2"], "--genes: must be at least 3, got 2"),
+        (["--epochs", "0"], "--epochs: must be at least 1, got 0"),
+        (["--epochs", "many"], "--epochs: 'many' is not a whole number"),
+    ],
+)
+def test_demo_command_refuses_bad_sizes_with_a_usage_error(arguments, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", *arguments])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_version_and_help_are_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"scbasis {scbasis.__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "``" not in capsys.readouterr().out
