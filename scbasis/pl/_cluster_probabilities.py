@@ -7,11 +7,12 @@ import numpy as np
 from anndata import AnnData
 from matplotlib.axes import Axes
 
-from ._figure import finish
+from ._figure import finish, plot_dsp
 from ._palette import results_palette
 from ._results import read_results
 
 
+@plot_dsp.dedent
 def cluster_probabilities(
     adata: AnnData,
     key: str | None = None,
@@ -29,19 +30,14 @@ def cluster_probabilities(
     ----------
     adata
         AnnData with the results of a clustered model (BasisDeVAE, BasisVAE).
-    key
-        ``key_added`` of the results; the only results in ``adata`` if ``None``.
+    %(param_key)s
     threshold
         Probability below which a call is ambiguous (marked under its bar, counted in the
         title).
-    ax
-        Axes to draw into; a new figure if ``None``.
-    figsize
-        Size of a new figure.
-    show
-        Show the figure; ``scanpy.settings.autoshow`` if ``None``.
-    save
-        Save into ``scanpy.settings.figdir`` as ``cluster_probabilities<save>``, as scanpy does.
+    %(param_ax)s
+    %(param_figsize)s
+    %(param_show)s
+    %(param_save)s
 
     Returns
     -------

@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap, to_rgba
 from matplotlib.patches import Patch
 
-from ._figure import finish
+from ._figure import finish, plot_dsp
 from ._gene_trends import check_genes
 from ._palette import group_palette, results_palette
 from ._results import read_results
@@ -30,6 +30,7 @@ def trend_position(scaled: np.ndarray, family: str, grid: np.ndarray) -> float:
     return float(grid[np.argmax(scaled)])
 
 
+@plot_dsp.dedent
 def family_heatmap(
     adata: AnnData,
     key: str | None = None,
@@ -53,10 +54,8 @@ def family_heatmap(
 
     Parameters
     ----------
-    adata
-        AnnData with results written by ``write_results``.
-    key
-        ``key_added`` of the results; the only results in ``adata`` if ``None``.
+    %(param_adata)s
+    %(param_key)s
     genes
         Genes to draw; all if ``None``.
     groupby
@@ -69,10 +68,8 @@ def family_heatmap(
         Name each row; by default only for 60 genes or fewer.
     figsize
         Size of the figure.
-    show
-        Show the figure; ``scanpy.settings.autoshow`` if ``None``.
-    save
-        Save into ``scanpy.settings.figdir`` as ``family_heatmap<save>``, as scanpy does.
+    %(param_show)s
+    %(param_save)s
 
     Returns
     -------

@@ -4,10 +4,29 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from docrep import DocstringProcessor
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scanpy import settings
 from scanpy.plotting._utils import savefig_or_show
+
+#: The parameters every plot shares, for ``%(param_...)s`` in their docstrings.
+plot_dsp = DocstringProcessor(
+    param_adata="""adata
+    AnnData with results written by ``write_results`` (in memory or read back from disk).""",
+    param_key="""key
+    ``key_added`` of the results; the only results in ``adata`` if ``None``.""",
+    param_ax="""ax
+    Axes to draw into; a new figure if ``None``.""",
+    param_figsize="""figsize
+    Size of a new figure.""",
+    param_show="""show
+    Show the figure; ``scanpy.settings.autoshow`` if ``None``.""",
+    param_save="""save
+    Save the figure into ``scanpy.settings.figdir``, named after the plot with ``save``
+    appended (``"_mine.png"``; ``True``: in ``scanpy.settings.file_format_figs``), and close
+    it, as scanpy's plots do.""",
+)
 
 
 def panel_grid(

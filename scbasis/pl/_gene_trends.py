@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from anndata import AnnData
 from matplotlib.axes import Axes
 
-from ._figure import finish, panel_grid
+from ._figure import finish, panel_grid, plot_dsp
 from ._palette import results_palette
 from ._results import Results, read_results
 
@@ -53,6 +53,7 @@ def _scaled(values: np.ndarray, low: float, high: float) -> np.ndarray:
     return (values - low) / (high - low) if high > low else values - low
 
 
+@plot_dsp.dedent
 def gene_trends(
     adata: AnnData,
     genes: str | Sequence[str],
@@ -78,12 +79,10 @@ def gene_trends(
 
     Parameters
     ----------
-    adata
-        AnnData with results written by ``write_results``.
+    %(param_adata)s
     genes
         Names of the genes to draw.
-    key
-        ``key_added`` of the results; the only results in ``adata`` if ``None``.
+    %(param_key)s
     latent_dim
         Latent dimension to draw along (models with a p-D latent).
     layer
@@ -100,11 +99,8 @@ def gene_trends(
         Size of the figure; 3 x 2.6 inches per panel if ``None``.
     ax
         Axes to draw a single gene into.
-    show
-        Show the figure; ``scanpy.settings.autoshow`` if ``None``.
-    save
-        Save the figure into ``scanpy.settings.figdir`` as ``gene_trends<save>`` (``True``:
-        ``gene_trends.<file_format_figs>``), as scanpy's plots do.
+    %(param_show)s
+    %(param_save)s
 
     Returns
     -------

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from anndata import AnnData
 from matplotlib.axes import Axes
 
-from ._figure import finish, panel_grid
+from ._figure import finish, panel_grid, plot_dsp
 from ._gene_trends import (
     call_title,
     check_genes,
@@ -19,6 +19,7 @@ from ._palette import results_palette
 from ._results import read_results
 
 
+@plot_dsp.dedent
 def latent_trends(
     adata: AnnData,
     features: str | Sequence[str],
@@ -36,22 +37,18 @@ def latent_trends(
 
     Parameters
     ----------
-    adata
-        AnnData with results written by ``write_results``.
+    %(param_adata)s
     features
         Names of the features to draw.
-    key
-        ``key_added`` of the results; the only results in ``adata`` if ``None``.
+    %(param_key)s
     layer
         Layer of the observed values; ``adata.X`` if ``None``.
     show_points
         Draw the observed values.
     figsize
         Size of the figure; 3 x 2.6 inches per panel if ``None``.
-    show
-        Show the figure; ``scanpy.settings.autoshow`` if ``None``.
-    save
-        Save into ``scanpy.settings.figdir`` as ``latent_trends<save>``, as scanpy does.
+    %(param_show)s
+    %(param_save)s
 
     Returns
     -------

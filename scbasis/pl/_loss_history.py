@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pandas as pd
 from matplotlib.axes import Axes
 
-from ._figure import finish, panel_grid
+from ._figure import finish, panel_grid, plot_dsp
 
 #: Suffixes scvi-tools gives a metric's training and validation values in ``model.history``.
 _SPLITS = {"_train": "training", "_validation": "validation"}
@@ -28,6 +28,7 @@ def history_terms(history: dict[str, pd.DataFrame]) -> dict[str, dict[str, pd.Se
     return terms
 
 
+@plot_dsp.dedent
 def loss_history(
     model,
     terms: Sequence[str] | None = None,
@@ -52,10 +53,8 @@ def loss_history(
         Panels per row.
     figsize
         Size of the figure; 3.2 x 2.6 inches per panel if ``None``.
-    show
-        Show the figure; ``scanpy.settings.autoshow`` if ``None``.
-    save
-        Save into ``scanpy.settings.figdir`` as ``loss_history<save>``, as scanpy does.
+    %(param_show)s
+    %(param_save)s
 
     Returns
     -------

@@ -10,11 +10,12 @@ import pandas as pd
 from anndata import AnnData
 from matplotlib.axes import Axes
 
-from ._figure import finish
+from ._figure import finish, plot_dsp
 from ._palette import group_palette
 from ._results import read_results
 
 
+@plot_dsp.dedent
 def pseudotime(
     adata: AnnData,
     groupby: str,
@@ -32,24 +33,18 @@ def pseudotime(
 
     Parameters
     ----------
-    adata
-        AnnData with results written by ``write_results``.
+    %(param_adata)s
     groupby
         An ``obs`` column; numbers are drawn as ordered groups.
-    key
-        ``key_added`` of the results; the only results in ``adata`` if ``None``.
+    %(param_key)s
     order
         Groups in the order to draw (top to bottom); the categories' order if ``None``.
     latent_dim
         Latent dimension to draw (models with a p-D latent).
-    ax
-        Axes to draw into; a new figure if ``None``.
-    figsize
-        Size of a new figure.
-    show
-        Show the figure; ``scanpy.settings.autoshow`` if ``None``.
-    save
-        Save into ``scanpy.settings.figdir`` as ``pseudotime<save>``, as scanpy does.
+    %(param_ax)s
+    %(param_figsize)s
+    %(param_show)s
+    %(param_save)s
 
     Returns
     -------
