@@ -1,10 +1,10 @@
 """Sphinx configuration: ``pip install -e ".[doc]" && sphinx-build docs docs/_build``."""
 
-from importlib.metadata import version
+from importlib.metadata import version as package_version
 
 project = "scbasis"
 author = "scbasis developers"
-release = version("scbasis")
+release = package_version("scbasis")
 extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
