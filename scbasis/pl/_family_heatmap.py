@@ -14,7 +14,7 @@ from matplotlib.colors import ListedColormap, to_rgba
 from matplotlib.patches import Patch
 
 from ._figure import finish, plot_dsp
-from ._gene_trends import check_genes
+from ._gene_trends import check_genes, min_max_scaled
 from ._palette import group_palette, results_palette
 from ._results import read_results
 
@@ -86,7 +86,7 @@ def family_heatmap(
     grid = results.grid[:, 0]
     trends = results.trends[rows, :, 0]
     low, high = trends.min(1, keepdims=True), trends.max(1, keepdims=True)
-    scaled = (trends - low) / np.where(high > low, high - low, 1.0)
+    scaled = min_max_scaled(trends, low, high)
     family = results.feature_family.iloc[rows].to_numpy()
     order_of_family = {f: k for k, f in enumerate(results.family_order)}
     positions = [trend_position(s, f, grid) for s, f in zip(scaled, family, strict=True)]

@@ -48,9 +48,10 @@ def check_genes(adata: AnnData, genes: str | Sequence[str]) -> list[str]:
     return genes
 
 
-def _scaled(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    """``values`` mapped so that ``low`` goes to 0 and ``high`` to 1."""
-    return (values - low) / (high - low) if high > low else values - low
+def min_max_scaled(values: np.ndarray, low, high) -> np.ndarray:
+    """``values`` mapped so that ``low`` goes to 0 and ``high`` to 1 (shifted only where
+    ``high == low``); ``low`` and ``high`` broadcast against ``values``."""
+    return (values - low) / np.where(high > low, high - low, 1.0)
 
 
 @plot_dsp.dedent
@@ -144,8 +145,9 @@ def draw_trend(
     observed values ``(n_cells,)`` at the cells' pseudotime where given."""
     trend = results.trends[row, :, latent_dim]
     low, high = (trend.min(), trend.max()) if standard_scale else (0.0, 1.0)
+    line = min_max_scaled(trend, low, high)
     if observed is not None:
-        points = _scaled(observed, low, high)
+        points = min_max_scaled(observed, low, high)
         ax.scatter(
             results.pseudotime[:, latent_dim],
             points,
@@ -156,10 +158,10 @@ def draw_trend(
             rasterized=True,
         )
         # the points' upper tail must not flatten the trend
-        top = max(np.quantile(points, 0.99), _scaled(trend, low, high).max())
+        top = max(np.quantile(points, 0.99), line.max())
         ax.set_ylim(min(points.min(), 0.0) - 0.04 * top, 1.08 * top)
     color = palette[results.feature_family.iloc[row]]
-    ax.plot(results.grid[:, latent_dim], _scaled(trend, low, high), color=color, lw=2.2)
+    ax.plot(results.grid[:, latent_dim], line, color=color, lw=2.2)
     ax.set_xlabel("pseudotime" if results.grid.shape[1] == 1 else f"latent {latent_dim}")
     ax.spines[["top", "right"]].set_visible(False)
     ax.grid(False)

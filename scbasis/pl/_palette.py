@@ -22,14 +22,23 @@ FAMILY_COLORS = {
 }
 
 
+def _stored_colors(adata: AnnData, colors_key: str, n_categories: int) -> list | None:
+    """``uns[colors_key]`` where it holds one valid colour per category (as scanpy reads a
+    categorical column's colours), else ``None``."""
+    stored = list(adata.uns.get(colors_key, []))
+    if len(stored) == n_categories and all(is_color_like(c) for c in stored):
+        return stored
+    return None
+
+
 def family_palette(adata: AnnData, column: str, families: Sequence[str]) -> dict[str, str]:
     """The colour of each of ``families``, the categories of ``var[column]``: from
     ``uns["<column>_colors"]`` where it holds one valid colour per family (as scanpy reads a
     categorical column's colours), else the defaults of :data:`FAMILY_COLORS`, which are then
     stored there so that every plot uses the same."""
     colors_key = f"{column}_colors"
-    stored = list(adata.uns.get(colors_key, []))
-    if len(stored) == len(families) and all(is_color_like(c) for c in stored):
+    stored = _stored_colors(adata, colors_key, len(families))
+    if stored is not None:
         return dict(zip(families, stored, strict=True))
     cycle = plt.get_cmap("tab10")
     palette = {
@@ -51,8 +60,8 @@ def group_palette(adata: AnnData, groupby: str) -> dict[str, str]:
     """Colours of the categories of ``obs[groupby]``: scanpy's ``uns["<groupby>_colors"]``
     where it holds one per category, else matplotlib's ``tab20``."""
     categories = pd.Categorical(adata.obs[groupby]).categories.astype(str)
-    stored = list(adata.uns.get(f"{groupby}_colors", []))
-    if len(stored) != len(categories) or not all(is_color_like(c) for c in stored):
+    stored = _stored_colors(adata, f"{groupby}_colors", len(categories))
+    if stored is None:
         cmap = plt.get_cmap("tab20")
         stored = [to_hex(cmap(k % 20)) for k in range(len(categories))]
     return dict(zip(categories, stored, strict=True))
