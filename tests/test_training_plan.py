@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import scvi
@@ -52,3 +54,17 @@ def test_on_step_logging_is_scvi_tools_own(plan_cls):
     """With ``on_step=True`` the plan logs every step, as scvi-tools' plan does."""
     history = _history(plan_cls, on_step=True)
     assert "train_loss_step" in history
+
+
+def test_training_prints_nothing_to_a_file_and_restores_lightning_logging(capfd):
+    """Without a terminal: no progress bar, no Lightning start-up lines, no tips."""
+    adata = scbasis.data.simulate_trajectory(200, 12, seed=0)
+    scbasis.model.setup_anndata(adata)
+    lightning = logging.getLogger("lightning.pytorch")
+    level = lightning.level
+    BasisDeVAE(adata).train(max_epochs=2)  # default progress bar: stderr is captured here
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", ""), (out, err)
+    assert lightning.level == level
+    BasisDeVAE(adata).train(max_epochs=1, enable_progress_bar=True)
+    assert "Epoch 1/1" in capfd.readouterr().out  # an explicit request is honoured

@@ -17,6 +17,7 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 from scbasis._constants import RESULT_KEYS, TREND_KEYS, UNS_KEYS, result_key
 from scbasis.nn._likelihoods import check_likelihood
 from scbasis.train import PseudotimeTrainingPlan, StopOnInterrupt, fused_adam
+from scbasis.train._quiet import progress_bar_is_read, quiet_lightning
 
 from ._data_statistics import MatrixStatistics, matrix_statistics
 from ._expression import ExpressionMixin
@@ -218,7 +219,9 @@ class PseudotimeModel(
             :class:`~scvi.train.TrainingPlan`) arguments; they override the above.
         **trainer_kwargs
             Passed to :class:`~scvi.train.Trainer` (e.g. ``accelerator``, ``enable_progress_bar``,
-            ``gradient_clip_val``).
+            ``gradient_clip_val``). The progress bar shows by default where it is read (a
+            terminal or Jupyter), not when stdout goes to a file or a pipe; Lightning's
+            informational lines are not printed.
 
         Ctrl+C stops training after the current step (:class:`~scbasis.train.StopOnInterrupt`)
         and raises ``KeyboardInterrupt``; the model keeps its weights and history.
@@ -242,14 +245,16 @@ class PseudotimeModel(
             )
         interrupt = StopOnInterrupt()
         trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), interrupt]
-        super().train(
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_size=train_size,
-            early_stopping=early_stopping,
-            plan_kwargs=plan,
-            **trainer_kwargs,
-        )
+        trainer_kwargs.setdefault("enable_progress_bar", progress_bar_is_read())
+        with quiet_lightning():
+            super().train(
+                max_epochs=max_epochs,
+                batch_size=batch_size,
+                train_size=train_size,
+                early_stopping=early_stopping,
+                plan_kwargs=plan,
+                **trainer_kwargs,
+            )
         if interrupt.interrupted_in_epoch is not None:
             raise KeyboardInterrupt(
                 f"Training stopped by an interrupt in epoch {interrupt.interrupted_in_epoch}; "
