@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_genes=args.genes,
         max_epochs=args.epochs,
         seed=args.seed,
-        progress_bar=not args.no_progress,
+        progress_bar=False if args.no_progress else None,
     )
     print(summary.report())
     return 0

@@ -31,6 +31,8 @@ class _ResultKeys(NamedTuple):
     CONSTRAINT: str = "constraint"  # var, DeVAE
     BATCH_OFFSETS: str = "batch_offsets"  # varm, with a batch_key
     TRENDS: str = "trends"  # varm: each feature's trend on the grid below, features x points
+    TRENDS_LOWER: str = "trends_lower"  # varm: the observation model's interval around them
+    TRENDS_UPPER: str = "trends_upper"  # varm
 
 
 class _UnsKeys(NamedTuple):
@@ -46,6 +48,7 @@ class _UnsKeys(NamedTuple):
     BATCH_OFFSETS_COLUMNS: str = "batch_offsets_columns"  # with a batch_key: the batches
     TREND_PSEUDOTIME: str = "trend_pseudotime"  # the trends' grid of (oriented) pseudotime
     TREND_LIBRARY_SIZE: str = "trend_library_size"  # count models: the trends' library size
+    TREND_INTERVAL: str = "trend_interval"  # the probability of the trends' interval
 
 
 class _TrendKeys(NamedTuple):
@@ -56,6 +59,9 @@ class _TrendKeys(NamedTuple):
     FAMILIES: str = "families"  # uns: the families' order
     CLUSTER_PROBS: str = "cluster_probs"  # varm
     CONSTRAINT: str = "constraint"  # var, DeVAE
+    INTERVAL_LOWER: str = "interval_lower"  # layers: the observation model's interval
+    INTERVAL_UPPER: str = "interval_upper"  # layers
+    INTERVAL: str = "interval"  # uns: its probability
 
 
 SCBASIS_MODULE_KEYS = _ModuleKeys()

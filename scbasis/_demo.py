@@ -49,7 +49,7 @@ def run_demo(
     n_genes: int = 200,
     max_epochs: int = 100,
     seed: int = 0,
-    progress_bar: bool = True,
+    progress_bar: bool | None = None,
 ) -> DemoSummary:
     """Simulate counts, train BasisDeVAE, write results and a figure, and score them.
 
@@ -66,7 +66,7 @@ def run_demo(
     seed
         Seed of the simulation and of the training.
     progress_bar
-        Show the training progress bar.
+        Show the training progress bar; if ``None``, where it is read (a terminal or Jupyter).
     """
     import matplotlib
 
@@ -90,7 +90,8 @@ def run_demo(
     model.setup_anndata(adata)
     basisdevae = model.BasisDeVAE(adata)
     start = time.perf_counter()
-    basisdevae.train(max_epochs=max_epochs, enable_progress_bar=progress_bar)
+    progress = {} if progress_bar is None else {"enable_progress_bar": progress_bar}
+    basisdevae.train(max_epochs=max_epochs, **progress)
     seconds = time.perf_counter() - start
     # the simulation's first cells (lowest true time) serve as the root, as a known
     # progenitor population would in real data

@@ -74,7 +74,13 @@ def test_getters(trained, capsys):
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
     trends = model.get_gene_trends(genes=list(adata.var_names[:5]), n_points=30)
     assert trends.shape == (30, 5)
-    assert set(trends.layers) == {"increasing", "decreasing", "transient", "flat"}
+    families = {"increasing", "decreasing", "transient", "flat"}
+    assert set(trends.layers) == families | {"interval_lower", "interval_upper"}
+    assert trends.uns["interval"] == 0.8
+    lower, upper = trends.layers["interval_lower"], trends.layers["interval_upper"]
+    assert np.all(lower >= 0) and np.all(lower <= upper) and np.all(upper > 0)
+    no_interval = model.get_gene_trends(genes=list(adata.var_names[:5]), interval=None)
+    assert set(no_interval.layers) == families and "interval" not in no_interval.uns
     assert np.all(np.diff(trends.obs["pseudotime"]) > 0)
     assert np.all(np.diff(trends.layers["increasing"], axis=0) >= -1e-6 * trends.X.max())
     expression = model.get_normalized_expression(library_size=1e4)

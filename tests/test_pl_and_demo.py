@@ -65,8 +65,14 @@ def test_gene_trends_draws_each_gene_over_its_cells(results, tmp_path):
         assert to_hex(line.get_color()) == palette[call]
         np.testing.assert_allclose(line.get_ydata(), results.varm["basisdevae_trends"][j])
         np.testing.assert_allclose(line.get_xdata(), results.uns["basisdevae"]["trend_pseudotime"])
-        (points,) = ax.collections
+        band, points = ax.collections
         assert len(points.get_offsets()) == results.n_obs
+        # the band spans the written interval, in the family's colour
+        edge = band.get_paths()[0].vertices
+        trends = [results.varm[f"basisdevae_trends_{b}"][j] for b in ("lower", "upper")]
+        assert edge[:, 1].min() == pytest.approx(trends[0].min())
+        assert edge[:, 1].max() == pytest.approx(trends[1].max())
+        assert to_hex(band.get_facecolor()[0], keep_alpha=False) == palette[call]
     image = _render(axs[0].figure, tmp_path / "trends.png")
     assert image.shape[0] > 400 and image.shape[1] > 400
 

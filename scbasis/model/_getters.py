@@ -13,6 +13,7 @@ from scvi import REGISTRY_KEYS
 from scvi.module._constants import MODULE_KEYS  # where scvi-tools' own modules import it
 
 from scbasis._constants import TREND_KEYS
+from scbasis.nn._likelihoods import observation_quantiles
 
 
 class PseudotimeGettersMixin:
@@ -255,6 +256,7 @@ class PseudotimeGettersMixin:
         batch: str | None = None,
         latent_dim: int = 0,
         grid: np.ndarray | None = None,
+        interval: float | None = 0.8,
     ) -> AnnData:
         """Expected expression of features along a pseudotime grid.
 
@@ -279,16 +281,23 @@ class PseudotimeGettersMixin:
         grid
             Pseudotime values (oriented) of the grid, ``(n_points,)``; ``n_points`` values
             spanning the model's cells if ``None``.
+        interval
+            Probability of the central interval of the observation model added around each
+            trend (for counts: the counts a cell of ``library_size`` shows there, zero
+            inflation included); ``None`` adds none. Bernoulli models add none.
 
         Returns
         -------
         AnnData grid points x features: ``X`` the trend of each feature (under its most
-        probable family for clustered models), ``obs["pseudotime"]`` the grid. Clustered models
-        add ``layers[family]`` (the trend under every family), ``var["family"]`` and
-        ``varm["cluster_probs"]``.
+        probable family for clustered models), ``obs["pseudotime"]`` the grid, with an
+        ``interval`` the layers ``"interval_lower"`` and ``"interval_upper"`` (its bounds) and
+        ``uns["interval"]``. Clustered models add ``layers[family]`` (the trend under every
+        family), ``var["family"]`` and ``varm["cluster_probs"]``.
         """
         if grid is None and n_points < 2:
             raise ValueError(f"n_points must be at least 2, got {n_points}.")
+        if interval is not None and not 0 < interval < 1:
+            raise ValueError(f"interval must lie in (0, 1) or be None, got {interval}.")
         if not 0 <= latent_dim < self.module.n_latent:
             raise ValueError(
                 f"latent_dim must lie in [0, {self.module.n_latent}), got {latent_dim}."
@@ -317,7 +326,32 @@ class PseudotimeGettersMixin:
         self._annotate_trends(
             trends, mean[..., self._orientation.columns(self.families)], gene_idx
         )
+        if interval is not None:
+            self._add_interval(trends, parameters, gene_idx, interval)
         return trends
+
+    def _add_interval(
+        self,
+        trends: AnnData,
+        parameters: dict[str, torch.Tensor],
+        gene_idx: np.ndarray,
+        interval: float,
+    ) -> None:
+        """Add the observation model's central ``interval`` around ``trends.X`` (the trends
+        under each feature's most probable family) from the module's ``parameters``."""
+        others = {
+            name: parameters[name].detach().cpu().numpy()[..., gene_idx]
+            for name in ("theta", "zi_logits", "scale")
+            if name in parameters
+        }
+        tail = (1 - interval) / 2
+        bounds = observation_quantiles(
+            self.module.likelihood, (tail, 1 - tail), mean=np.asarray(trends.X), **others
+        )
+        if bounds is None:
+            return
+        trends.layers[TREND_KEYS.INTERVAL_LOWER], trends.layers[TREND_KEYS.INTERVAL_UPPER] = bounds
+        trends.uns[TREND_KEYS.INTERVAL] = interval
 
     def _annotate_trends(self, trends: AnnData, mean: np.ndarray, gene_idx: np.ndarray) -> None:
         """Add model-specific annotations to the AnnData of :meth:`get_gene_trends`."""

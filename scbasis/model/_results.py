@@ -15,6 +15,9 @@ from ._orientation import Root, orientation_from_root, root_mask
 #: Where a result goes: ``(AnnData attribute, key)``.
 ResultKey = tuple[str, str]
 
+# The probability of the observation model's interval written around each trend.
+TREND_INTERVAL = 0.8
+
 
 class ResultsMixin:
     """:meth:`write_results` of :class:`~scbasis.model.PseudotimeModel`."""
@@ -68,9 +71,12 @@ class ResultsMixin:
         latent ``obsm["<key>_latent"]`` and ``obsm["<key>_latent_std"]``), each feature's
         trend (:meth:`get_gene_trends`) on a grid of ``n_trend_points`` spanning the written
         cells' pseudotime in ``varm["<key>_trends"]`` (features x points, as Palantir stores
-        its ``gene_trends``; features x points x latent dimensions for a p-D latent),
-        ``uns["<key>"]`` (model, settings, version, orientation, the trends' grid
-        ``trend_pseudotime`` and, for counts, their library size ``trend_library_size``) and the
+        its ``gene_trends``; features x points x latent dimensions for a p-D latent), the
+        bounds of the observation model's central 80 % interval around them in
+        ``varm["<key>_trends_lower"]`` and ``varm["<key>_trends_upper"]`` (not for Bernoulli
+        data), ``uns["<key>"]`` (model, settings, version, orientation, the trends' grid
+        ``trend_pseudotime``, the interval's probability ``trend_interval`` and, for counts,
+        their library size ``trend_library_size``) and the
         model's feature-level results: ``varm["<key>_cluster_probs"]`` and
         ``var["<key>_cluster"]`` for clustered models, ``var["<key>_constraint"]`` for DeVAE,
         ``varm["<key>_batch_offsets"]`` with a ``batch_key``. ``scbasis.pl`` draws from these
@@ -101,10 +107,13 @@ class ResultsMixin:
         if n_trend_points < 2:
             raise ValueError(f"n_trend_points must be at least 2, got {n_trend_points}.")
         latent_keys = self._latent_keys(key_added)
-        trends_key = ("varm", result_key(key_added, RESULT_KEYS.TRENDS))
+        trend_keys = [
+            ("varm", result_key(key_added, suffix))
+            for suffix in (RESULT_KEYS.TRENDS, RESULT_KEYS.TRENDS_LOWER, RESULT_KEYS.TRENDS_UPPER)
+        ]
         keys = [
             *latent_keys.values(),
-            trends_key,
+            *trend_keys,
             ("uns", key_added),
             *self._feature_results(key_added),
         ]
@@ -125,29 +134,46 @@ class ResultsMixin:
         # feature results again: their values (not their keys) depend on the orientation; they
         # come in the model's feature order and go to target's by name
         order = self._feature_names.get_indexer(target.var_names)
-        trends, grid = self._trends_over(pseudotime.reshape(len(pseudotime), -1), n_trend_points)
+        curves, grid = self._trends_over(pseudotime.reshape(len(pseudotime), -1), n_trend_points)
+        for attr, name in trend_keys:  # an overwritten model's interval must not outlive it
+            getattr(target, attr).pop(name, None)
         for (attr, name), value in (
             (latent_keys["pseudotime"], pseudotime),
             (latent_keys["pseudotime_std"], pseudotime_std),
-            (trends_key, trends[order]),
+            *((("varm", result_key(key_added, k)), v[order]) for k, v in curves.items()),
             *((key, value[order]) for key, value in self._feature_results(key_added).items()),
         ):
             getattr(target, attr)[name] = value
         uns = self._uns_results() | {UNS_KEYS.TREND_PSEUDOTIME: grid}
+        if RESULT_KEYS.TRENDS_LOWER in curves:
+            uns[UNS_KEYS.TREND_INTERVAL] = TREND_INTERVAL
         if self.module.is_count_model:
             uns[UNS_KEYS.TREND_LIBRARY_SIZE] = self._median_library_size()
         target.uns[key_added] = uns
 
-    def _trends_over(self, latent: np.ndarray, n_points: int) -> tuple[np.ndarray, np.ndarray]:
+    def _trends_over(
+        self, latent: np.ndarray, n_points: int
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Every feature's trend along each latent dimension, on ``n_points`` spanning
-        ``latent`` ``(n_cells, p)``: trends ``(d, n_points)`` and grid ``(n_points,)`` for a
-        1-D latent, ``(d, n_points, p)`` and ``(n_points, p)`` otherwise."""
-        trends, grids = [], []
+        ``latent`` ``(n_cells, p)``, with the bounds of its interval where the likelihood has
+        one: ``{RESULT_KEYS suffix: (d, n_points)}`` and the grid ``(n_points,)`` for a 1-D
+        latent, ``(d, n_points, p)`` and ``(n_points, p)`` otherwise."""
+        layers = {
+            RESULT_KEYS.TRENDS: None,
+            RESULT_KEYS.TRENDS_LOWER: TREND_KEYS.INTERVAL_LOWER,
+            RESULT_KEYS.TRENDS_UPPER: TREND_KEYS.INTERVAL_UPPER,
+        }
+        curves: dict[str, list[np.ndarray]] = {}
+        grids = []
         for dim in range(latent.shape[1]):
             grid = np.linspace(latent[:, dim].min(), latent[:, dim].max(), n_points)
-            along = self.get_gene_trends(latent_dim=dim, grid=grid)
-            trends.append(np.asarray(along.X).T)
+            along = self.get_gene_trends(latent_dim=dim, grid=grid, interval=TREND_INTERVAL)
+            for suffix, layer in layers.items():
+                if layer is None or layer in along.layers:
+                    values = along.X if layer is None else along.layers[layer]
+                    curves.setdefault(suffix, []).append(np.asarray(values).T)
             grids.append(along.obs[TREND_KEYS.PSEUDOTIME].to_numpy())
         if latent.shape[1] == 1:
-            return trends[0], grids[0]
-        return np.stack(trends, axis=2), np.stack(grids, axis=1)
+            return {suffix: values[0] for suffix, values in curves.items()}, grids[0]
+        stacked = {suffix: np.stack(values, axis=2) for suffix, values in curves.items()}
+        return stacked, np.stack(grids, axis=1)

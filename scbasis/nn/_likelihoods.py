@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+from scipy import stats
 from scvi.distributions import NegativeBinomial, Normal, Poisson, ZeroInflatedNegativeBinomial
 from torch.distributions import Bernoulli, Distribution
 from torch.nn.functional import softplus
@@ -69,6 +71,60 @@ def observation_distribution(
     return Bernoulli(logits=logits, validate_args=False)
 
 
+def observation_quantiles(
+    likelihood: str,
+    probabilities: tuple[float, ...],
+    *,
+    mean: np.ndarray,
+    theta: np.ndarray | None = None,
+    zi_logits: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """Quantiles of the observation model at each entry of ``mean``, ``None`` for Bernoulli.
+
+    Parameters
+    ----------
+    likelihood
+        One of :data:`LIKELIHOODS`.
+    probabilities
+        Lower-tail probabilities in ``(0, 1)``.
+    mean, theta, zi_logits, scale
+        As for :func:`observation_distribution`, as arrays: ``mean`` ``(..., d)``, the others
+        broadcastable to it.
+
+    Returns
+    -------
+    ``(len(probabilities), *mean.shape)``: values for the Gaussian likelihood; for counts the
+    quantile ``k`` interpolated linearly in the cumulative probability between ``k - 1`` and
+    ``k`` (never below 0), so that curves of quantiles along a trend are smooth; its ceiling
+    is the quantile (zero inflation's zeros included).
+    """
+    check_likelihood(likelihood)
+    if likelihood == "bernoulli":
+        return None
+    if likelihood == "gaussian":
+        return np.stack([stats.norm.ppf(p, loc=mean, scale=scale) for p in probabilities])
+    if likelihood == "poisson":
+        counts = stats.poisson(mean)
+        zero = 0.0
+    else:
+        counts = stats.nbinom(theta, theta / (theta + mean))
+        zero = 0.0 if zi_logits is None else 1.0 / (1.0 + np.exp(-zi_logits))
+
+    def cdf(k: np.ndarray) -> np.ndarray:  # the zero-inflated cumulative probability
+        return np.where(k < 0, 0.0, zero + (1.0 - zero) * counts.cdf(k))
+
+    quantiles = []
+    for p in probabilities:
+        # 0 within the extra zeros' mass, else the counts' quantile of the remaining probability
+        rest = np.clip((p - zero) / (1.0 - zero), 0.0, 1.0)
+        k = np.maximum(counts.ppf(rest), 0.0)  # scipy's quantile of 0 is -1
+        below, at = cdf(k - 1), cdf(k)
+        fraction = (p - below) / np.where(at > below, at - below, 1.0)
+        quantiles.append(np.maximum(k - 1 + fraction, 0.0))
+    return np.stack(quantiles)
+
+
 def family_log_likelihood(
     x: torch.Tensor,
     likelihood: str,
@@ -100,7 +156,8 @@ def family_log_likelihood(
 
     Returns
     -------
-    ``log p(x_ij | family k)``, shape ``(N, d, K)``.
+    torch.Tensor
+        ``log p(x_ij | family k)``, shape ``(N, d, K)``.
     """
     dist = observation_distribution(
         likelihood,
@@ -168,7 +225,8 @@ def cell_log_likelihood(
 
     Returns
     -------
-    ``sum_jk w_jk log p(x_ij | k)``, shape ``(N,)``.
+    torch.Tensor
+        ``sum_jk w_jk log p(x_ij | k)``, shape ``(N,)``.
     """
     check_likelihood(likelihood)
     if weights is None:
@@ -260,10 +318,11 @@ def _negative_binomial_derivatives(
 
     Returns
     -------
-    ``sum_jk w_jk log p(x_ij | k)`` ``(N,)``, ``w_jk dt/d log mu`` ``(N, d, K)``, its
-    derivatives with respect to ``log theta`` ``(N, d)`` and ``pi`` ``(N, d)`` (``None``
-    without zero inflation), and the family-dependent terms ``t`` ``(N, d, K)``, as the
-    compiled kernel returns them.
+    tuple
+        ``sum_jk w_jk log p(x_ij | k)`` ``(N,)``, ``w_jk dt/d log mu`` ``(N, d, K)``, its
+        derivatives with respect to ``log theta`` ``(N, d)`` and ``pi`` ``(N, d)`` (``None``
+        without zero inflation), and the family-dependent terms ``t`` ``(N, d, K)``, as the
+        compiled kernel returns them.
     """
     flat, rows, cols = _non_zero_entries(x)
     n_cells, _, n_families = log_mean.shape

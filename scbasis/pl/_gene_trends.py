@@ -63,6 +63,7 @@ def gene_trends(
     latent_dim: int = 0,
     layer: str | None = None,
     show_points: bool = True,
+    show_interval: bool = True,
     standard_scale: Literal["var"] | None = None,
     ncols: int = 4,
     figsize: tuple[float, float] | None = None,
@@ -75,8 +76,10 @@ def gene_trends(
     One panel per gene (wrapped into rows of ``ncols``): the trend written by
     :meth:`~scbasis.model.PseudotimeModel.write_results` in the colour of the gene's family
     (or DeVAE constraint), the cells' observed expression as faint points at their
-    pseudotime, and the call with its probability in the title. Reads only ``adata``, so an
-    AnnData read back from ``.h5ad`` draws as the one written.
+    pseudotime, a band where the model expects the central 80 % of a cell's values at each
+    pseudotime (for counts: a cell of the trends' library size, zero inflation included), and
+    the call with its probability in the title. Reads only ``adata``, so an AnnData read back
+    from ``.h5ad`` draws as the one written.
 
     Parameters
     ----------
@@ -91,6 +94,8 @@ def gene_trends(
         ``None``. Count models show ``x_ij / sum_j x_ij`` times the trends' library size.
     show_points
         Draw the observed expression.
+    show_interval
+        Draw the band of the observation model's interval, where the results have one.
     standard_scale
         ``"var"``: scale each gene to its trend's range (trend from 0 to 1), so that shapes
         compare across expression levels; ``None``: the model's scale.
@@ -124,7 +129,7 @@ def gene_trends(
         fig, axs = ax.figure, [ax]
     for j, (row, panel) in enumerate(zip(rows, axs, strict=True)):
         points = None if observed is None else observed[:, j]
-        draw_trend(panel, results, row, latent_dim, points, standard_scale, palette)
+        draw_trend(panel, results, row, latent_dim, points, show_interval, standard_scale, palette)
         panel.set_title(call_title(results, genes[j], row), fontsize=9.5)
     axs[0].set_ylabel(expression_label(results, standard_scale))
     if ax is None:
@@ -138,14 +143,27 @@ def draw_trend(
     row: int,
     latent_dim: int,
     observed: np.ndarray | None,
+    show_interval: bool,
     standard_scale: str | None,
     palette: dict[str, str],
 ) -> None:
     """Draw feature ``row``'s trend along ``latent_dim`` in its family's colour, over its
-    observed values ``(n_cells,)`` at the cells' pseudotime where given."""
+    observed values ``(n_cells,)`` at the cells' pseudotime where given, inside the band of
+    its interval where asked for and written."""
     trend = results.trends[row, :, latent_dim]
     low, high = (trend.min(), trend.max()) if standard_scale else (0.0, 1.0)
     line = min_max_scaled(trend, low, high)
+    color = palette[results.feature_family.iloc[row]]
+    x = results.grid[:, latent_dim]
+    if show_interval and results.trends_lower is not None:
+        ax.fill_between(
+            x,
+            min_max_scaled(results.trends_lower[row, :, latent_dim], low, high),
+            min_max_scaled(results.trends_upper[row, :, latent_dim], low, high),
+            color=color,
+            alpha=0.18,
+            lw=0,
+        )
     if observed is not None:
         points = min_max_scaled(observed, low, high)
         ax.scatter(
@@ -160,8 +178,7 @@ def draw_trend(
         # the points' upper tail must not flatten the trend
         top = max(np.quantile(points, 0.99), line.max())
         ax.set_ylim(min(points.min(), 0.0) - 0.04 * top, 1.08 * top)
-    color = palette[results.feature_family.iloc[row]]
-    ax.plot(results.grid[:, latent_dim], line, color=color, lw=2.2)
+    ax.plot(x, line, color=color, lw=2.2)
     ax.set_xlabel("pseudotime" if results.grid.shape[1] == 1 else f"latent {latent_dim}")
     ax.spines[["top", "right"]].set_visible(False)
     ax.grid(False)

@@ -27,6 +27,7 @@ def latent_trends(
     *,
     layer: str | None = None,
     show_points: bool = True,
+    show_interval: bool = True,
     figsize: tuple[float, float] | None = None,
     show: bool | None = None,
     save: bool | str | None = None,
@@ -45,6 +46,8 @@ def latent_trends(
         Layer of the observed values; ``adata.X`` if ``None``.
     show_points
         Draw the observed values.
+    show_interval
+        Draw the band of the observation model's central 80 % interval, where written.
     figsize
         Size of the figure; 3 x 2.6 inches per panel if ``None``.
     %(param_show)s
@@ -65,7 +68,7 @@ def latent_trends(
         for dim in range(n_dims):
             ax = axs[j * n_dims + dim]
             points = None if observed is None else observed[:, j]
-            draw_trend(ax, results, row, dim, points, None, palette)
+            draw_trend(ax, results, row, dim, points, show_interval, None, palette)
             ax.set_title(call_title(results, feature, row), fontsize=9.5)
         axs[j * n_dims].set_ylabel(expression_label(results, None))
     fig.tight_layout()

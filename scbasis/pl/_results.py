@@ -32,6 +32,11 @@ class Results:
         ``(n_features, n_points, p)``.
     grid
         The trends' pseudotime values in each latent dimension, ``(n_points, p)``.
+    trends_lower, trends_upper
+        Bounds of the observation model's central interval around :attr:`trends`, their
+        shape; ``None`` where none was written.
+    interval
+        That interval's probability, else ``None``.
     library_size
         Library size of the trends of a count model, else ``None``.
     families
@@ -51,6 +56,9 @@ class Results:
     pseudotime_std: np.ndarray
     trends: np.ndarray
     grid: np.ndarray
+    trends_lower: np.ndarray | None
+    trends_upper: np.ndarray | None
+    interval: float | None
     library_size: float | None
     families: list[str] | None
     cluster_probs: pd.DataFrame | None
@@ -126,7 +134,12 @@ def read_results(adata: AnnData, key: str | None = None) -> Results:
     else:
         pseudotime = column("obsm", RESULT_KEYS.LATENT)
         pseudotime_std = column("obsm", RESULT_KEYS.LATENT_STD)
-    trends = column("varm", RESULT_KEYS.TRENDS)
+
+    def curves(suffix: str) -> np.ndarray:  # features x points x latent dimensions
+        values = column("varm", suffix)
+        return values if values.ndim == 3 else values[..., None]
+
+    has_interval = UNS_KEYS.TREND_INTERVAL in uns
     grid = np.asarray(uns[UNS_KEYS.TREND_PSEUDOTIME])
     library_size = uns.get(UNS_KEYS.TREND_LIBRARY_SIZE)
     families = uns.get(UNS_KEYS.FAMILIES)
@@ -145,8 +158,11 @@ def read_results(adata: AnnData, key: str | None = None) -> Results:
         model=str(uns.get(UNS_KEYS.MODEL, "")),
         pseudotime=pseudotime,
         pseudotime_std=pseudotime_std,
-        trends=trends if trends.ndim == 3 else trends[..., None],
+        trends=curves(RESULT_KEYS.TRENDS),
         grid=grid if grid.ndim == 2 else grid[:, None],
+        trends_lower=curves(RESULT_KEYS.TRENDS_LOWER) if has_interval else None,
+        trends_upper=curves(RESULT_KEYS.TRENDS_UPPER) if has_interval else None,
+        interval=float(uns[UNS_KEYS.TREND_INTERVAL]) if has_interval else None,
         library_size=None if library_size is None else float(library_size),
         families=families,
         cluster_probs=cluster_probs,
