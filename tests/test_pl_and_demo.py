@@ -238,3 +238,18 @@ def test_version_and_help_are_plain_text(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "``" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("n_groups", [4, 15])
+def test_annotations_get_the_colours_scanpy_gives_them(written, n_groups):
+    """Without stored colours the annotation is coloured as sc.pl colours it, and stored so."""
+    adata = written[0]["memory"].copy()
+    adata.obs["group"] = pd.Categorical([f"g{i % n_groups:02d}" for i in range(adata.n_obs)])
+    reference = adata.copy()
+    reference.obsm["X_line"] = np.zeros((adata.n_obs, 2))
+    sc.pl.embedding(reference, basis="line", color="group", show=False)
+    ax = scbasis.pl.pseudotime(adata, "group", show=False)
+    assert list(adata.uns["group_colors"]) == list(reference.uns["group_colors"])
+    points = [c for c in ax.collections if len(c.get_offsets()) and c.get_alpha() == 0.6]
+    assert to_hex(points[-1].get_facecolor()[0]) == reference.uns["group_colors"][-1]
+    plt.close("all")

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from anndata import AnnData
 from matplotlib.colors import is_color_like, to_hex
+from scanpy.plotting import palettes
 
 from ._results import Results
 
@@ -57,11 +58,25 @@ def results_palette(adata: AnnData, results: Results) -> dict[str, str]:
 
 
 def group_palette(adata: AnnData, groupby: str) -> dict[str, str]:
-    """Colours of the categories of ``obs[groupby]``: scanpy's ``uns["<groupby>_colors"]``
-    where it holds one per category, else matplotlib's ``tab20``."""
+    """Colours of the categories of ``obs[groupby]``, the ones ``sc.pl`` gives them: scanpy's
+    ``uns["<groupby>_colors"]`` where it holds one per category, else scanpy's defaults
+    (matplotlib's colour cycle where it is long enough, else ``sc.pl.palettes.default_20``,
+    ``default_28``, ``default_102``, else grey), stored there where the key is absent, as
+    scanpy stores them."""
     categories = pd.Categorical(adata.obs[groupby]).categories.astype(str)
-    stored = _stored_colors(adata, f"{groupby}_colors", len(categories))
+    colors_key = f"{groupby}_colors"
+    stored = _stored_colors(adata, colors_key, len(categories))
     if stored is None:
-        cmap = plt.get_cmap("tab20")
-        stored = [to_hex(cmap(k % 20)) for k in range(len(categories))]
+        stored = _scanpy_default_colors(len(categories))
+        if colors_key not in adata.uns:
+            adata.uns[colors_key] = stored
     return dict(zip(categories, stored, strict=True))
+
+
+def _scanpy_default_colors(n_categories: int) -> list[str]:
+    """The colours scanpy gives ``n_categories`` categories that have none."""
+    cycle = [to_hex(c) for c in plt.rcParams["axes.prop_cycle"].by_key()["color"]]
+    for palette in (cycle, palettes.default_20, palettes.default_28, palettes.default_102):
+        if n_categories <= len(palette):
+            return list(palette[:n_categories])
+    return ["grey"] * n_categories
