@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 import scvi
+import torch
+from lightning.pytorch import Callback
 from scvi.train import TrainingPlan
 
 import scbasis
@@ -68,3 +74,35 @@ def test_training_prints_nothing_to_a_file_and_restores_lightning_logging(capfd)
     assert lightning.level == level
     BasisDeVAE(adata).train(max_epochs=1, enable_progress_bar=True)
     assert "Epoch 1/1" in capfd.readouterr().out  # an explicit request is honoured
+
+
+class _ThreadProbe(Callback):
+    """Records torch's thread count at every training step."""
+
+    def __init__(self):
+        self.threads: list[int] = []
+
+    def on_train_batch_end(self, *args) -> None:
+        self.threads.append(torch.get_num_threads())
+
+
+@pytest.mark.parametrize("adapt", [True, False])
+def test_threads_follow_the_cores_other_processes_leave_free(small_counts, monkeypatch, adapt):
+    """Beside processes that keep all but one core busy, training runs on one thread (unless
+    SCBASIS_ADAPT_THREADS=0), and the thread count it started with is restored."""
+    monkeypatch.setenv("SCBASIS_ADAPT_THREADS", "1" if adapt else "0")
+    scbasis.model.setup_anndata(small_counts)
+    model = BasisDeVAE(small_counts, n_hidden=16)
+    probe = _ThreadProbe()
+    n_busy = max(len(os.sched_getaffinity(0)) - 1, 1)
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n_busy)]
+    try:
+        time.sleep(0.5)
+        # long enough for several measurements with one thread; fixed threads: a few steps
+        model.train(max_epochs=15 if adapt else 1, batch_size=32, callbacks=[probe], **QUIET)
+    finally:
+        for process in busy:
+            process.kill()
+    assert torch.get_num_threads() == 2
+    assert probe.threads[0] == 2  # measured after the first interval
+    assert (min(probe.threads) == 1) is adapt, probe.threads

@@ -16,7 +16,12 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
 from scbasis._constants import RESULT_KEYS, TREND_KEYS, UNS_KEYS, result_key
 from scbasis.nn._likelihoods import check_likelihood
-from scbasis.train import PseudotimeTrainingPlan, StopOnInterrupt, fused_adam
+from scbasis.train import (
+    PseudotimeTrainingPlan,
+    StopOnInterrupt,
+    ThreadsFollowFreeCores,
+    fused_adam,
+)
 from scbasis.train._quiet import progress_bar_is_read, quiet_lightning
 
 from ._data_statistics import MatrixStatistics, matrix_statistics
@@ -40,7 +45,7 @@ class PseudotimeModel(
 ):
     """Base of the scbasis models: a latent pseudotime and one curve per feature and family.
 
-    Subclasses set :attr:`_results_key` and build ``self.module`` (a
+    Subclasses set ``_results_key`` and build ``self.module`` (a
     :class:`~scbasis.module.PseudotimeModule`).
     """
 
@@ -223,8 +228,13 @@ class PseudotimeModel(
             terminal or Jupyter), not when stdout goes to a file or a pipe; Lightning's
             informational lines are not printed.
 
-        Ctrl+C stops training after the current step (:class:`~scbasis.train.StopOnInterrupt`)
-        and raises ``KeyboardInterrupt``; the model keeps its weights and history.
+        Notes
+        -----
+        While training, torch's thread count follows the cores other processes leave free
+        (:class:`~scbasis.train.ThreadsFollowFreeCores`), so that sharing the machine costs
+        what sharing its cores costs. Ctrl+C stops training after the current step
+        (:class:`~scbasis.train.StopOnInterrupt`) and raises ``KeyboardInterrupt``; the model
+        keeps its weights and history.
         """
         if not 0 <= annealing_fraction <= 1:
             raise ValueError(f"annealing_fraction must lie in [0, 1], got {annealing_fraction}.")
@@ -244,7 +254,11 @@ class PseudotimeModel(
                 ),
             )
         interrupt = StopOnInterrupt()
-        trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), interrupt]
+        trainer_kwargs["callbacks"] = [
+            *trainer_kwargs.get("callbacks", []),
+            interrupt,
+            ThreadsFollowFreeCores(),
+        ]
         trainer_kwargs.setdefault("enable_progress_bar", progress_bar_is_read())
         with quiet_lightning():
             super().train(
@@ -278,7 +292,8 @@ class PseudotimeModel(
 
         Returns
         -------
-        The orientation, ``+1`` or ``-1`` relative to the module's latent axis.
+        int
+            The orientation, ``+1`` or ``-1`` relative to the module's latent axis.
         """
         self._check_orientable()
         adata = self._validate_anndata(adata)
@@ -314,7 +329,8 @@ class ClusteredPseudotimeModel(PseudotimeModel):
 
         Returns
         -------
-        DataFrame features x families (columns named by :attr:`families`), rows summing to 1.
+        pandas.DataFrame
+            Features x families (columns named by :attr:`families`), rows summing to 1.
         """
         phi = self.module.phi.detach().cpu().numpy()[:, self._orientation.columns(self.families)]
         return pd.DataFrame(
