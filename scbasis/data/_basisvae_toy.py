@@ -34,9 +34,10 @@ def basisvae_toy(
 
     Returns
     -------
-    AnnData ``n_obs`` x ``4 n_per_group``: noisy values in ``X``, noiseless ones in
-    ``layers["noiseless"]``, ``obs["true_z"]``, ``var["true_group"]`` (one of
-    :data:`TOY_GROUPS`) and ``var["true_scale"]``.
+    anndata.AnnData
+        ``n_obs`` x ``4 n_per_group``: noisy values in ``X``, noiseless ones in
+        ``layers["noiseless"]``, ``obs["true_z"]``, ``var["true_group"]`` (one of
+        ``TOY_GROUPS``) and ``var["true_scale"]``.
     """
     if n_obs < 1 or n_per_group < 1:
         raise ValueError(f"n_obs and n_per_group must be positive, got {n_obs} and {n_per_group}.")

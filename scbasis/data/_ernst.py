@@ -146,12 +146,13 @@ def ernst_spermatogenesis(
 
     Returns
     -------
-    AnnData of shape ``(cells, genes)``: ``X`` a CSR matrix of ``int32`` raw UMI counts;
-    ``obs`` every column of ``cell_metadata.txt`` (strings as categoricals), indexed by
-    ``"<Library>_<Barcode>"`` (made unique); ``var`` indexed by unique gene symbols, with
-    ``var["gene_ids"]`` (Ensembl) and ``var["gene_symbols"]`` (as published), plus scanpy's
-    ``n_cells`` and highly-variable-gene columns after subsetting; ``uns["ernst_spermatogenesis"]``
-    the source and the settings used.
+    anndata.AnnData
+        Of shape ``(cells, genes)``: ``X`` a CSR matrix of ``int32`` raw UMI counts; ``obs``
+        every column of ``cell_metadata.txt`` (strings as categoricals), indexed by
+        ``"<Library>_<Barcode>"`` (made unique); ``var`` indexed by unique gene symbols, with
+        ``var["gene_ids"]`` (Ensembl) and ``var["gene_symbols"]`` (as published), plus scanpy's
+        ``n_cells`` and highly-variable-gene columns after subsetting;
+        ``uns["ernst_spermatogenesis"]`` the source and the settings used.
 
     Raises
     ------

@@ -39,8 +39,9 @@ def paper_synthetic(
 
     Returns
     -------
-    AnnData 500 x 50 (fewer cells for a subset): noisy values in ``X``, noiseless values in
-    ``layers["noiseless"]``, ``obs["true_time"]``, ``var["true_family"]``.
+    anndata.AnnData
+        500 x 50 (fewer cells for a subset): noisy values in ``X``, noiseless values in
+        ``layers["noiseless"]``, ``obs["true_time"]``, ``var["true_family"]``.
     """
     if subset not in (None, "low", "high"):
         raise ValueError(f"subset must be None, 'low' or 'high', got {subset!r}.")

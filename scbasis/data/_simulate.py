@@ -123,35 +123,38 @@ def simulate_trajectory(
 
     Returns
     -------
-    AnnData of shape ``(n_cells, n_genes)`` with
+    anndata.AnnData
+        Of shape ``(n_cells, n_genes)`` with
 
-    - ``X``: ``scipy.sparse.csr_matrix`` of ``int32`` UMI counts (scvi-tools accepts integer
-      count matrices as count data);
-    - ``obs["true_time"]``: float pseudotime in ``[0, 1]`` (0 = start), ``obs["batch"]``:
-      categorical ``"batch0"``, ... and ``obs["library_size"]``: the size factor ``s_c``;
-    - ``var["true_family"]``: categorical, the family each gene was drawn from, categories the
-      families present, in the order increasing, decreasing, transient, flat;
-    - ``var["observed_family"]``: categorical with categories
-      :data:`scbasis.metrics.SHAPES`, the shape the gene's true log-rate takes over the cells'
-      time range (1st to 99th percentile of ``true_time``) by the rule of
-      :func:`scbasis.metrics.curve_shapes`: a bump peaking at the edge of the data is monotone on
-      it. This is the truth a method can be scored against; ``var["observed_rise"]`` and
-      ``var["observed_fall"]`` give the rise to the maximum and the fall after it (log units);
-    - ``var["true_shape"]`` (one of ``SHAPES``);
-      ``var["true_baseline"]`` (relative expression at the maximum, ``rho_g``);
-      ``var["true_log_fold_change"]`` (0 for flat genes); ``var["true_midpoint"]`` (pseudotime
-      where a monotone gene is half-way on the log scale); ``var["true_steepness"]`` (sigmoids);
-      ``var["true_timescale"]`` (saturating and accelerating curves); ``var["true_peak"]``,
-      ``var["true_width_left"]``, ``var["true_width_right"]`` (transient genes);
-      ``var["true_theta"]`` and ``var["true_dropout"]``; parameters that do not apply are NaN;
-    - ``layers["true_mean"]`` (when ``return_means``): ``float32`` expected counts
-      ``(1 - pi_g) mu_cg``, library size included, shape ``(n_cells, n_genes)``;
-    - ``uns["simulation"]``: the settings.
+        - ``X``: ``scipy.sparse.csr_matrix`` of ``int32`` UMI counts (scvi-tools accepts
+          integer count matrices as count data);
+        - ``obs["true_time"]``: float pseudotime in ``[0, 1]`` (0 = start), ``obs["batch"]``:
+          categorical ``"batch0"``, ... and ``obs["library_size"]``: the size factor ``s_c``;
+        - ``var["true_family"]``: categorical, the family each gene was drawn from, categories
+          the families present, in the order increasing, decreasing, transient, flat;
+        - ``var["observed_family"]``: categorical with categories
+          :data:`scbasis.metrics.SHAPES`, the shape the gene's true log-rate takes over the
+          cells' time range (1st to 99th percentile of ``true_time``) by the rule of
+          :func:`scbasis.metrics.curve_shapes`: a bump peaking at the edge of the data is
+          monotone on it. This is the truth a method can be scored against;
+          ``var["observed_rise"]`` and ``var["observed_fall"]`` give the rise to the maximum
+          and the fall after it (log units);
+        - ``var["true_shape"]`` (one of ``SHAPES``);
+          ``var["true_baseline"]`` (relative expression at the maximum, ``rho_g``);
+          ``var["true_log_fold_change"]`` (0 for flat genes); ``var["true_midpoint"]``
+          (pseudotime where a monotone gene is half-way on the log scale);
+          ``var["true_steepness"]`` (sigmoids); ``var["true_timescale"]`` (saturating and
+          accelerating curves); ``var["true_peak"]``, ``var["true_width_left"]``,
+          ``var["true_width_right"]`` (transient genes); ``var["true_theta"]`` and
+          ``var["true_dropout"]``; parameters that do not apply are NaN;
+        - ``layers["true_mean"]`` (when ``return_means``): ``float32`` expected counts
+          ``(1 - pi_g) mu_cg``, library size included, shape ``(n_cells, n_genes)``;
+        - ``uns["simulation"]``: the settings.
 
-    Within each batch the true mean divided by ``obs["library_size"]`` is non-decreasing in
-    ``true_time`` for increasing genes, non-increasing for decreasing genes, has a single
-    maximum at ``var["true_peak"]`` (inside ``[0, 1]``) for transient genes and is constant for
-    flat genes.
+        Within each batch the true mean divided by ``obs["library_size"]`` is non-decreasing
+        in ``true_time`` for increasing genes, non-increasing for decreasing genes, has a
+        single maximum at ``var["true_peak"]`` (inside ``[0, 1]``) for transient genes and is
+        constant for flat genes.
 
     Raises
     ------

@@ -47,9 +47,10 @@ def reliability_table(
 
     Returns
     -------
-    DataFrame with one row per bin: ``low``, ``high``, ``n_genes``, ``mean_probability`` and
-    ``fraction_correct`` (NaN in empty bins) and ``gap`` (``fraction_correct -
-    mean_probability``).
+    pandas.DataFrame
+        One row per bin: ``low``, ``high``, ``n_genes``, ``mean_probability`` and
+        ``fraction_correct`` (NaN in empty bins) and ``gap``
+        (``fraction_correct - mean_probability``).
     """
     top = _top(probabilities)
     correct = np.asarray(correct, dtype=bool)

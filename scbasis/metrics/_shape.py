@@ -34,7 +34,7 @@ def curve_rise_fall(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
     Returns
     -------
-    rise, fall, change
+    rise, fall, change : numpy.ndarray
         ``max - min(before the maximum)``, ``max - min(after the maximum)`` and
         ``last - first``, each ``(n_curves,)``.
     """
@@ -66,7 +66,8 @@ def curve_shapes(curves: np.ndarray, threshold: float = DEFAULT_SHAPE_THRESHOLD)
 
     Returns
     -------
-    Categorical of length ``n_curves`` with categories :data:`SHAPES`.
+    pandas.Categorical
+        Of length ``n_curves``, with categories :data:`SHAPES`.
     """
     if not threshold > 0:
         raise ValueError(f"threshold must be positive, got {threshold!r}.")

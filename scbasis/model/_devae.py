@@ -183,7 +183,7 @@ class DeVAE(PseudotimeModel):
         return _NAMES[self.decoder_type][1]
 
     def get_feature_constraints(self) -> pd.Series:
-        """Each feature's shape along the (oriented) pseudotime, one of :data:`CONSTRAINTS`."""
+        """Each feature's shape along the (oriented) pseudotime, one of ``CONSTRAINTS``."""
         return pd.Series(
             pd.Categorical(
                 self._orientation.names(self.constraints), categories=list(CONSTRAINTS)

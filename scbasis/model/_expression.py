@@ -43,6 +43,7 @@ def _unavailable(method: Callable, reason: str) -> Callable:
     def refused(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{method.__name__} is not for {type(self).__name__}: {reason}")
 
+    refused.__doc__ = f"Not available for scbasis models: {reason}"
     return refused
 
 

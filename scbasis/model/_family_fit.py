@@ -46,7 +46,7 @@ class FamilyFitMixin:
         """Fit every family to every gene at the cells' pseudotimes; set the probabilities.
 
         Uses the cells the model was trained on, so that held-out cells stay held out. The loss
-        of each epoch is kept in :attr:`family_fit_history_`.
+        of each epoch is kept in ``family_fit_history_``.
 
         Parameters
         ----------

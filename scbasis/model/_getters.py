@@ -94,7 +94,8 @@ class PseudotimeGettersMixin:
 
         Returns
         -------
-        ``(n_cells, n_latent)``; with ``return_dist``, the means and the variances.
+        numpy.ndarray or tuple of numpy.ndarray
+            ``(n_cells, n_latent)``; with ``return_dist``, the means and the variances.
         """
         result = super().get_latent_representation(
             adata=adata,
@@ -148,8 +149,9 @@ class PseudotimeGettersMixin:
 
         Returns
         -------
-        Pseudotimes ``(n_cells,)`` for a 1-D latent (``(n_cells, p)`` otherwise), and their
-        standard deviations when ``give_std``.
+        numpy.ndarray or tuple of numpy.ndarray
+            Pseudotimes ``(n_cells,)`` for a 1-D latent (``(n_cells, p)`` otherwise), and their
+            standard deviations when ``give_std``.
         """
         self._check_if_trained(warn=False)
         mean, std = self._oriented(*self._pseudotime_mean_std(adata, indices, batch_size))
@@ -170,7 +172,8 @@ class PseudotimeGettersMixin:
 
         Returns
         -------
-        DataFrame features x batches; the reference batch's column is 0.
+        pandas.DataFrame
+            Features x batches; the reference batch's column is 0.
         """
         offsets = self.module.batch_offsets
         if offsets is None:
@@ -288,11 +291,12 @@ class PseudotimeGettersMixin:
 
         Returns
         -------
-        AnnData grid points x features: ``X`` the trend of each feature (under its most
-        probable family for clustered models), ``obs["pseudotime"]`` the grid, with an
-        ``interval`` the layers ``"interval_lower"`` and ``"interval_upper"`` (its bounds) and
-        ``uns["interval"]``. Clustered models add ``layers[family]`` (the trend under every
-        family), ``var["family"]`` and ``varm["cluster_probs"]``.
+        anndata.AnnData
+            Grid points x features: ``X`` the trend of each feature (under its most probable
+            family for clustered models), ``obs["pseudotime"]`` the grid, with an ``interval`` the
+            layers ``"interval_lower"`` and ``"interval_upper"`` (its bounds) and
+            ``uns["interval"]``. Clustered models add ``layers[family]`` (the trend under every
+            family), ``var["family"]`` and ``varm["cluster_probs"]``.
         """
         if grid is None and n_points < 2:
             raise ValueError(f"n_points must be at least 2, got {n_points}.")

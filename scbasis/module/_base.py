@@ -18,6 +18,8 @@ from scbasis.nn._likelihoods import COUNT_LIKELIHOODS, check_likelihood
 from ._evaluation import EvaluationMixin
 from ._observation import ObservationMixin
 
+#: How the loss computes the likelihood: ``"fused"`` (family-independent terms once, count
+#: terms at non-zero counts only) or ``"reference"`` (every family through the distributions).
 LIKELIHOOD_PATHS: tuple[str, ...] = ("fused", "reference")
 #: How count models take each cell's library size from its total count (see the module).
 LIBRARY_SIZES: tuple[str, ...] = ("observed", "trend")
@@ -243,10 +245,11 @@ class PseudotimeModule(EvaluationMixin, ObservationMixin, BaseModuleClass):
 
         Returns
         -------
-        ``qz`` (Normal over ``(N, p)``), a sample ``z`` (``(N, p)`` or ``(S, N, p)``) and the
-        log library size ``library`` (``(N, 1)`` or ``(S, N, 1)``; zeros for non-count
-        likelihoods); with the library trend also the log total counts ``log_total``
-        ``(N, 1)``.
+        dict
+            ``qz`` (Normal over ``(N, p)``), a sample ``z`` (``(N, p)`` or ``(S, N, p)``) and
+            the log library size ``library`` (``(N, 1)`` or ``(S, N, 1)``; zeros for non-count
+            likelihoods); with the library trend also the log total counts ``log_total``
+            ``(N, 1)``.
         """
         encoder_input = torch.log1p(x) if self.is_count_model else x
         if batch_index is None:
@@ -288,11 +291,12 @@ class PseudotimeModule(EvaluationMixin, ObservationMixin, BaseModuleClass):
 
         Returns
         -------
-        ``px``: ``p(x_ij | z_i)`` with each feature under its most probable family, a
-        distribution over ``(..., N, d)`` (:meth:`feature_distribution`: scvi-tools'
-        distributions for counts and Gaussian data); ``px_families``: the likelihood's
-        parameters under every family, ``(..., N, d, K)`` (:meth:`family_parameters`), from
-        which the loss takes ``sum_k phi_jk log p(x_ij | z_i, k)``.
+        dict
+            ``px``: ``p(x_ij | z_i)`` with each feature under its most probable family, a
+            distribution over ``(..., N, d)`` (:meth:`feature_distribution`: scvi-tools'
+            distributions for counts and Gaussian data); ``px_families``: the likelihood's
+            parameters under every family, ``(..., N, d, K)`` (:meth:`family_parameters`),
+            from which the loss takes ``sum_k phi_jk log p(x_ij | z_i, k)``.
         """
         if transform_batch is not None:
             batch_index = torch.full((z.shape[-2], 1), int(transform_batch), device=z.device)
@@ -328,9 +332,10 @@ class PseudotimeModule(EvaluationMixin, ObservationMixin, BaseModuleClass):
 
         Returns
         -------
-        :class:`~scvi.module.base.LossOutput` with the unweighted terms:
-        ``reconstruction_loss`` and ``kl_local`` per cell, ``kl_global`` (the sum of the
-        clustering and prior terms) and each global term in ``extra_metrics``.
+        scvi.module.base.LossOutput
+            The unweighted terms: ``reconstruction_loss`` and ``kl_local`` per cell,
+            ``kl_global`` (the sum of the clustering and prior terms) and each global term in
+            ``extra_metrics``.
         """
         x = tensors[REGISTRY_KEYS.X_KEY]
         phi = self.phi

@@ -52,11 +52,11 @@ class BasisDeVAEModule(ClusteredPseudotimeModule):
     n_batch
         Number of batches (per-batch, per-gene offsets on the link scale).
     decoder
-        One of :data:`FAMILY_DECODERS`.
+        One of ``FAMILY_DECODERS``.
     flat_family, min_change
         The basis decoder's flat family and least change (see
         :class:`~scbasis.nn.BasisFamilyDecoder`); ``min_change=None`` takes
-        :data:`DEFAULT_MIN_CHANGE` on the log scale for counts and half of each feature's
+        ``DEFAULT_MIN_CHANGE`` on the log scale for counts and half of each feature's
         standard deviation ``feature_std`` for Gaussian data.
     n_hidden
         Hidden width of the encoder, the derivative network.
@@ -94,6 +94,8 @@ class BasisDeVAEModule(ClusteredPseudotimeModule):
         Minimum slope ``kappa`` of the transient's warp (network decoder); ``None`` takes 1 for
         counts and the papers' 0 for Gaussian data.
 
+    Notes
+    -----
     With the network decoder and a count likelihood the transient has a basal level and is
     returned as a log-rate (see :class:`~scbasis.nn.DerivativeDecoder`), its amplitude and
     basal level starting at half of each gene's mean rate; with the Gaussian likelihood it is
@@ -192,7 +194,7 @@ class BasisDeVAEModule(ClusteredPseudotimeModule):
 
     @property
     def family_shape_parameters(self) -> np.ndarray | None:
-        """Shape parameters of each family (:data:`FAMILY_SHAPE_PARAMETERS`), ``(K,)``; ``None``
+        """Shape parameters of each family (``FAMILY_SHAPE_PARAMETERS``), ``(K,)``; ``None``
         for the network decoder, whose transient also takes monotone shapes on the data."""
         if self.decoder_name != "basis":
             return None

@@ -12,6 +12,8 @@ from scbasis.nn._quadrature import DEFAULT_QUADRATURE_TOLERANCE
 
 from ._base import PseudotimeModule
 
+#: DeVAE's decoders: the constrained derivative decoder and the papers' plain and linear
+#: VAE baselines.
 DECODERS: tuple[str, ...] = ("derivative", "mlp", "linear")
 
 

@@ -25,7 +25,8 @@ class EvaluationMixin:
 
         Returns
         -------
-        Per-cell estimates ``(N,)``, or their mean when ``return_mean``.
+        torch.Tensor or float
+            Per-cell estimates ``(N,)``, or their mean when ``return_mean``.
         """
         inference_outputs = self.inference(**self._get_inference_input(tensors))
         qz = inference_outputs[MODULE_KEYS.QZ_KEY]
@@ -54,7 +55,8 @@ class EvaluationMixin:
 
         Returns
         -------
-        Samples on the CPU, ``(N, d)`` if ``n_samples == 1``, else ``(N, d, n_samples)``.
+        torch.Tensor
+            Samples on the CPU, ``(N, d)`` if ``n_samples == 1``, else ``(N, d, n_samples)``.
         """
         _, generative_outputs = self.forward(
             tensors,

@@ -51,11 +51,12 @@ class ObservationMixin:
 
         Returns
         -------
-        ``log_mean`` ``(..., N, d, K)`` for counts (the means themselves, which the fused
-        training loss does not need, come from :meth:`mean`), else ``mean`` (and for Bernoulli
-        ``logits``) ``(..., N, d, K)``; and the likelihood's other parameters: ``theta``
-        ``(d,)``, ``zi_logits`` ``(..., N, d)`` (one value per gene), ``scale`` ``(d,)`` where
-        they apply.
+        dict
+            ``log_mean`` ``(..., N, d, K)`` for counts (the means themselves, which the fused
+            training loss does not need, come from :meth:`mean`), else ``mean`` (and for
+            Bernoulli ``logits``) ``(..., N, d, K)``; and the likelihood's other parameters:
+            ``theta`` ``(d,)``, ``zi_logits`` ``(..., N, d)`` (one value per gene), ``scale``
+            ``(d,)`` where they apply.
         """
         offsets = self.batch_offsets
         if offsets is not None and batch_index is not None:
@@ -175,9 +176,10 @@ class ObservationMixin:
 
         Returns
         -------
-        Curves on the link scale ``(G, K', d)``, the library correction at each point ``(G,)``
-        (:meth:`library_correction`) and the curves' weights ``(d, K')`` (``None``: one curve
-        per feature).
+        tuple
+            Curves on the link scale ``(G, K', d)``, the library correction at each point
+            ``(G,)`` (:meth:`library_correction`) and the curves' weights ``(d, K')``
+            (``None``: one curve per feature).
         """
         links = self.decode(z_grid[:, None]).transpose(1, 2)  # (G, K, d)
         correction = self.library_correction(z_grid[:, None])
@@ -213,7 +215,8 @@ class ObservationMixin:
 
         Returns
         -------
-        ``(N, W)``.
+        torch.Tensor
+            ``(N, W)``.
         """
         links, correction, weights = curves
         n_cells, n_points = points.shape

@@ -123,7 +123,8 @@ class BasisDecoder(nn.Module):
 
         Returns
         -------
-        ``g_jk(z_i)``, shape ``(N, d, K)``.
+        torch.Tensor
+            ``g_jk(z_i)``, shape ``(N, d, K)``.
         """
         delta = self.delta
         if delta is None:

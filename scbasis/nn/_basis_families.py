@@ -156,8 +156,9 @@ class BasisFamilyDecoder(nn.Module):
 
         Returns
         -------
-        Curves on the link scale, ``(N, d, K)`` in the order of :attr:`families`, stored
-        family-major (a transposed view of ``(N, K, d)``).
+        torch.Tensor
+            Curves on the link scale, ``(N, d, K)`` in the order of :attr:`families`, stored
+            family-major (a transposed view of ``(N, K, d)``).
         """
         weights = self.weights
         n_families = weights.shape[1]

@@ -88,7 +88,8 @@ def family_posterior(
 
     Returns
     -------
-    ``phi`` ``(d, K)``, rows summing to 1.
+    torch.Tensor
+        ``phi`` ``(d, K)``, rows summing to 1.
     """
     score = (log_likelihood - penalty)[None]  # (1, d, K)
     if covariance is not None:
@@ -116,7 +117,7 @@ class FeatureClustering(nn.Module):
     alpha
         Dirichlet concentration of ``p(pi)``, the same for every cluster.
     inference
-        One of :data:`CLUSTER_INFERENCE`.
+        One of ``CLUSTER_INFERENCE``.
     logits_init_sd
         Standard deviation of the random initial assignment logits; 0 starts every feature at
         uniform assignments. Interchangeable clusters (BasisVAE's basis functions) need random
@@ -168,11 +169,12 @@ class FeatureClustering(nn.Module):
 
         Returns
         -------
-        ``"expected_log_q_w"`` (``E_q log q(w)``) and, by inference mode,
-        ``"collapsed_prior"`` (``-(log B(n + alpha) - log B(alpha))``),
-        ``"expected_log_p_w"`` (``-E_q log p(w | pi = 1/K)``, ``"fixed_pi"``) or
-        ``"kl_pi"`` and ``"expected_log_p_w"`` (``KL(q(pi) || p(pi))`` and
-        ``-E_q(pi) E_q(w) log p(w | pi)``, ``"non_collapsed"``). Their sum is the term.
+        dict
+            ``"expected_log_q_w"`` (``E_q log q(w)``) and, by inference mode,
+            ``"collapsed_prior"`` (``-(log B(n + alpha) - log B(alpha))``),
+            ``"expected_log_p_w"`` (``-E_q log p(w | pi = 1/K)``, ``"fixed_pi"``) or
+            ``"kl_pi"`` and ``"expected_log_p_w"`` (``KL(q(pi) || p(pi))`` and
+            ``-E_q(pi) E_q(w) log p(w | pi)``, ``"non_collapsed"``). Their sum is the term.
         """
         phi = self.phi if phi is None else phi
         terms = {"expected_log_q_w": expected_log_q(phi)}

@@ -36,7 +36,7 @@ class ConstrainedDerivativeDecoder(nn.Module):
     Parameters
     ----------
     constraints
-        One of :data:`CONSTRAINTS` per feature, length ``d``.
+        One of ``CONSTRAINTS`` per feature, length ``d``.
     n_latent
         Latent dimension ``p``.
     n_hidden
@@ -103,7 +103,8 @@ class ConstrainedDerivativeDecoder(nn.Module):
 
         Returns
         -------
-        ``x(z)``, shape ``(N, d, 1)`` (one curve per feature, as a single family).
+        torch.Tensor
+            ``x(z)``, shape ``(N, d, 1)`` (one curve per feature, as a single family).
         """
         signed = sum(
             self.quadrature(network, z[:, p])[0] for p, network in enumerate(self.networks)

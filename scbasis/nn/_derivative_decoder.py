@@ -116,8 +116,9 @@ class DerivativeDecoder(nn.Module):
 
         Returns
         -------
-        Curves, ``(N, d, 3)`` in the order of :data:`~scbasis.nn.FAMILIES` (see
-        :func:`~scbasis.nn.families`).
+        torch.Tensor
+            Curves, ``(N, d, 3)`` in the order of :data:`~scbasis.nn.FAMILIES` (see
+            :func:`~scbasis.nn.families`).
         """
         d = self.n_features
         transient = FAMILIES.index("transient")

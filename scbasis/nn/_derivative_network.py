@@ -48,7 +48,7 @@ class DerivativeNetwork(nn.Module):
     n_layers
         Number of hidden layers.
     activation
-        Hidden activation, a key of :data:`ACTIVATIONS`.
+        Hidden activation, a key of ``ACTIVATIONS``.
     """
 
     def __init__(
@@ -71,7 +71,8 @@ class DerivativeNetwork(nn.Module):
 
         Returns
         -------
-        Non-negative derivatives, ``(P, n_output)``, or ``(P, len(columns))``.
+        torch.Tensor
+            Non-negative derivatives, ``(P, n_output)``, or ``(P, len(columns))``.
         """
         if columns is None:
             return self.mlp(t[:, None])

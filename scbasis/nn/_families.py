@@ -18,6 +18,7 @@ from torch.nn.functional import softplus
 
 from ._native_kernel import native_families, native_families_backward, native_kernel_runs_on
 
+#: The papers' families, in the order of the derivative decoder's curves.
 FAMILIES: tuple[str, ...] = ("increasing", "decreasing", "transient")
 
 
@@ -62,7 +63,8 @@ def transient_warp(
 
     Returns
     -------
-    ``h``, shape ``(N, d)``.
+    torch.Tensor
+        ``h``, shape ``(N, d)``.
     """
     return (z[:, None] - centre) * (min_slope + softplus(offset + moment - centre * integral))
 
@@ -103,14 +105,15 @@ def families(
         Per gene ``log b`` of a transient with a basal level, ``log g_3 = log(b + A exp(-h^2))``;
         ``None`` for the paper's transient.
     min_slope
-        ``kappa`` of :func:`transient_warp`.
+        ``kappa`` of ``transient_warp``.
     log_scale
         Return ``log g_3`` instead of ``g_3`` for the transient family.
 
     Returns
     -------
-    Curves ``(N, d, 3)`` in the order of :data:`FAMILIES`, stored family-major (a transposed
-    view of ``(N, 3, d)``, which the compiled likelihood kernel reads in place).
+    torch.Tensor
+        Curves ``(N, d, 3)`` in the order of :data:`FAMILIES`, stored family-major (a
+        transposed view of ``(N, 3, d)``, which the compiled likelihood kernel reads in place).
     """
     if native_kernel_runs_on(integrals):
         genes = (x0, centre, offset, log_amplitude, log_baseline)

@@ -13,6 +13,7 @@ from torch.nn.functional import softplus
 
 from ._native_kernel import native_kernel_runs_on, native_negative_binomial_terms
 
+#: The observation models a feature can have.
 LIKELIHOODS: tuple[str, ...] = ("zinb", "nb", "poisson", "gaussian", "bernoulli")
 COUNT_LIKELIHOODS: tuple[str, ...] = ("zinb", "nb", "poisson")
 

@@ -165,8 +165,10 @@ def native_negative_binomial_terms(
 
     Returns
     -------
-    cell_terms ``(N,)``, d_log_mean ``(N, d, K)`` (weighted), d_log_theta ``(N, d)``, d_pi
-    ``(N, d)`` (``None`` without zero inflation) and terms ``(N, d, K)``; all float32 on CPU.
+    tuple
+        cell_terms ``(N,)``, d_log_mean ``(N, d, K)`` (weighted), d_log_theta ``(N, d)``,
+        d_pi ``(N, d)`` (``None`` without zero inflation) and terms ``(N, d, K)``; all float32 on
+        CPU.
     """
     kernel = _load()
     if kernel is None:
@@ -234,9 +236,10 @@ def native_families_backward(
 
     Returns
     -------
-    ``d z`` ``(N,)``, ``d integrals`` ``(N, 3 d)``, ``d moment`` ``(N, d)``, ``d x0``,
-    ``d centre``, ``d offset``, ``d log_amplitude`` and ``d log_baseline`` ``(d,)`` (``None``
-    without a baseline).
+    tuple
+        ``d z`` ``(N,)``, ``d integrals`` ``(N, 3 d)``, ``d moment`` ``(N, d)``, ``d x0``,
+        ``d centre``, ``d offset``, ``d log_amplitude`` and ``d log_baseline`` ``(d,)``
+        (``None`` without a baseline).
     """
     kernel = _load()
     n_cells, n_genes = moment.shape

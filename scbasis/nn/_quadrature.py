@@ -90,7 +90,7 @@ class GaussLegendreQuadrature(QuadratureRule):
     def forward(
         self, integrand: Integrand, z: torch.Tensor, moment_columns: slice = slice(0, 0)
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-cell Gauss-Legendre integrals and moments (see :class:`QuadratureRule`)."""
+        """Per-cell Gauss-Legendre integrals and moments (see ``QuadratureRule``)."""
         half = z[:, None] / 2  # (N, 1)
         points = half * (self.nodes.to(z.dtype) + 1)  # (N, n)
         values = integrand(points.reshape(-1)).reshape(z.shape[0], self.n_nodes, -1)
@@ -164,7 +164,7 @@ class ChebyshevQuadrature(QuadratureRule):
     def forward(
         self, integrand: Integrand, z: torch.Tensor, moment_columns: slice = slice(0, 0)
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Exact integrals and moments of the surrogate ``p^2`` (see :class:`QuadratureRule`)."""
+        """Exact integrals and moments of the surrogate ``p^2`` (see ``QuadratureRule``)."""
         lower, upper = self.domain(z)
         levels = [self, *self.refinements]
         return _chebyshev_integrals(

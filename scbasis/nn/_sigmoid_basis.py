@@ -15,7 +15,7 @@ DEFAULT_BASIS_GRIDS: tuple[tuple[float, float], ...] = ((0.05, 1.5), (0.05, 6.0)
 
 
 class SigmoidBasis(nn.Module):
-    """``S_b(z) = sigmoid(a_b (z - c_b))``, ``b = 1 .. B``: increasing, bounded, smooth.
+    """``S_b(z) = sigmoid(a_b (z - c_b))``, ``b = 1, ..., B``: increasing, bounded, smooth.
 
     A non-negative combination ``sum_b w_b S_b`` is increasing for any weights, and its
     derivative ``sum_b w_b S_b'`` is a non-negative combination of bumps: a derivative network

@@ -10,7 +10,7 @@ from ._derivative_network import mlp_layers
 
 
 class UnconstrainedDecoder(nn.Module):
-    """``x(z) = W_L a(... a(W_1 z + b_1) ...) + x0``, without shape constraints.
+    """``x(z) = W_L a(...a(W_1 z + b_1)...) + x0``, without shape constraints.
 
     The papers' "VAE" baseline (a network with hidden layers) and "linear VAE" baseline
     (``n_layers = 0``: ``x(z) = W z + x0``).

@@ -41,7 +41,8 @@ def cluster_probabilities(
 
     Returns
     -------
-    The axes unless the figure is shown.
+    matplotlib.axes.Axes or None
+        The axes unless the figure is shown.
     """
     results = read_results(adata, key)
     if results.cluster_probs is None:

@@ -73,8 +73,9 @@ def family_heatmap(
 
     Returns
     -------
-    The axes by role (``"heatmap"``, ``"families"``, ``"groupby"``, ``"colorbar"``) unless the
-    figure is shown.
+    dict of matplotlib.axes.Axes or None
+        The axes by role (``"heatmap"``, ``"families"``, ``"groupby"``, ``"colorbar"``) unless
+        the figure is shown.
     """
     results = read_results(adata, key)
     if standard_scale not in (None, "var"):

@@ -110,7 +110,8 @@ def gene_trends(
 
     Returns
     -------
-    The axes (one per gene, or ``ax``) unless the figure is shown.
+    matplotlib.axes.Axes or list of matplotlib.axes.Axes or None
+        The axes (one per gene, or ``ax``) unless the figure is shown.
     """
     results = read_results(adata, key)
     genes = check_genes(adata, genes)

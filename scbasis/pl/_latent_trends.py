@@ -55,7 +55,8 @@ def latent_trends(
 
     Returns
     -------
-    The axes, row by row, unless the figure is shown.
+    list of matplotlib.axes.Axes or None
+        The axes, row by row, unless the figure is shown.
     """
     results = read_results(adata, key)
     features = check_genes(adata, features)

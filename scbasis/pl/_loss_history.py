@@ -58,7 +58,8 @@ def loss_history(
 
     Returns
     -------
-    The axes, one per term, unless the figure is shown.
+    list of matplotlib.axes.Axes or None
+        The axes, one per term, unless the figure is shown.
     """
     history = getattr(model, "history", None)
     if not history:

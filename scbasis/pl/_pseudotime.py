@@ -48,7 +48,8 @@ def pseudotime(
 
     Returns
     -------
-    The axes unless the figure is shown.
+    matplotlib.axes.Axes or None
+        The axes unless the figure is shown.
     """
     results = read_results(adata, key)
     if groupby not in adata.obs:

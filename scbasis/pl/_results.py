@@ -15,54 +15,39 @@ from scbasis._constants import RESULT_KEYS, UNS_KEYS, result_key
 
 @dataclass(frozen=True)
 class Results:
-    """One model's results in an AnnData.
+    """One model's results in an AnnData."""
 
-    Attributes
-    ----------
-    key
-        The ``key_added`` they were written under.
-    var_names
-        The AnnData's feature names.
-    model
-        The model's class name.
-    pseudotime, pseudotime_std
-        Posterior mean and std of each cell's (oriented) latent position, ``(n_cells, p)``.
-    trends
-        Each feature's trend along each latent dimension on :attr:`grid`,
-        ``(n_features, n_points, p)``.
-    grid
-        The trends' pseudotime values in each latent dimension, ``(n_points, p)``.
-    trends_lower, trends_upper
-        Bounds of the observation model's central interval around :attr:`trends`, their
-        shape; ``None`` where none was written.
-    interval
-        That interval's probability, else ``None``.
-    library_size
-        Library size of the trends of a count model, else ``None``.
-    families
-        Family names (clustered models), else ``None``.
-    cluster_probs
-        ``q(family)`` per feature, features x families (clustered models), else ``None``.
-    cluster
-        Each feature's most probable family (clustered models), else ``None``.
-    constraint
-        Each feature's constraint (DeVAE), else ``None``.
-    """
-
+    #: The ``key_added`` they were written under.
     key: str
+    #: The AnnData's feature names.
     var_names: pd.Index
+    #: The model's class name.
     model: str
+    #: Posterior mean of each cell's (oriented) latent position, ``(n_cells, p)``.
     pseudotime: np.ndarray
+    #: Posterior std of each cell's (oriented) latent position, ``(n_cells, p)``.
     pseudotime_std: np.ndarray
+    #: Each feature's trend along each latent dimension on :attr:`grid`,
+    #: ``(n_features, n_points, p)``.
     trends: np.ndarray
+    #: The trends' pseudotime values in each latent dimension, ``(n_points, p)``.
     grid: np.ndarray
+    #: Lower bound of the observation model's central interval around :attr:`trends`, their
+    #: shape; ``None`` where none was written.
     trends_lower: np.ndarray | None
+    #: Upper bound of that interval, their shape; ``None`` where none was written.
     trends_upper: np.ndarray | None
+    #: That interval's probability, else ``None``.
     interval: float | None
+    #: Library size of the trends of a count model, else ``None``.
     library_size: float | None
+    #: Family names (clustered models), else ``None``.
     families: list[str] | None
+    #: ``q(family)`` per feature, features x families (clustered models), else ``None``.
     cluster_probs: pd.DataFrame | None
+    #: Each feature's most probable family (clustered models), else ``None``.
     cluster: pd.Series | None
+    #: Each feature's constraint (DeVAE), else ``None``.
     constraint: pd.Series | None
 
     @property
