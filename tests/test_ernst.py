@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import io
 import socket
-import threading
-import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import anndata as ad
@@ -32,40 +27,13 @@ from scbasis.data._ernst_files import (
     URL_ENV,
 )
 
+from ._ernst_archive import MiniData, Server, ernst_archives, serve_archives, zip_member
+
 N_GENES = 300
 CLUSTERS = ["Spermatogonia", "eP1", "mP", "D", "MII", "S1", "S5", "S12"]
 OTHER = ["Sertoli", "Leydig", "Endothelial_cells", "Outliers"]
 LIBRARIES = {"do17815": "B6", "do17816": "B6", "do18195": "P15"}
 SMALL = {"n_top_genes": 40, "min_cells": 3, "retries": 0, "progressbar": False}
-
-
-@dataclass
-class MiniData:
-    """The miniature data set: metadata, genes and genes x cells counts, plus its zips."""
-
-    metadata: pd.DataFrame
-    genes: pd.DataFrame
-    counts: np.ndarray  # (genes, cells)
-    archives: dict[str, bytes]
-
-
-def _r_write_table(frame: pd.DataFrame) -> str:
-    """Text as R's ``write.table(frame, sep = " ")``: quoted strings and row names."""
-
-    def cell(value: object) -> str:
-        return f'"{value}"' if isinstance(value, str) else str(value)
-
-    lines = [" ".join(f'"{c}"' for c in frame.columns)]
-    for i, row in enumerate(frame.itertuples(index=False), start=1):
-        lines.append(" ".join([f'"{i}"', *(cell(v) for v in row)]))
-    return "\n".join(lines) + "\n"
-
-
-def _zip(member: str, payload: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(member, payload)
-    return buffer.getvalue()
 
 
 def _make_mini(drop_column: str | None = None, n_metadata_rows: int | None = None) -> MiniData:
@@ -106,13 +74,7 @@ def _make_mini(drop_column: str | None = None, n_metadata_rows: int | None = Non
     written = metadata.drop(columns=[drop_column]) if drop_column else metadata
     if n_metadata_rows is not None:
         written = written.iloc[:n_metadata_rows]
-    matrix = io.BytesIO()
-    scipy.io.mmwrite(matrix, sp.coo_matrix(counts), field="integer")
-    archives = {
-        METADATA_ZIP: _zip(FILES[METADATA_ZIP], _r_write_table(written).encode()),
-        GENES_ZIP: _zip(FILES[GENES_ZIP], genes.to_csv(sep="\t", index=False).encode()),
-        COUNTS_ZIP: _zip(FILES[COUNTS_ZIP], matrix.getvalue()),
-    }
+    archives = ernst_archives(written, genes, counts)
     assert counts.shape == (N_GENES, n_cells)
     return MiniData(metadata, genes, counts, archives)
 
@@ -122,51 +84,13 @@ def mini() -> MiniData:
     return _make_mini()
 
 
-class _Server:
-    """Serve ``directory`` on 127.0.0.1; the first GET of a ``fail_first`` file answers 503."""
-
-    def __init__(self, directory: Path, fail_first: tuple[str, ...] = ()) -> None:
-        self.requests: collections.Counter[str] = collections.Counter()
-        server = self
-
-        class Handler(SimpleHTTPRequestHandler):
-            def __init__(self, *args, **kwargs) -> None:
-                super().__init__(*args, directory=str(directory), **kwargs)
-
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                name = self.path.rsplit("/", 1)[-1]
-                server.requests[name] += 1
-                if name in fail_first and server.requests[name] == 1:
-                    self.send_error(503, "try again")
-                    return
-                super().do_GET()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/{ACCESSION}/Files/"
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
-
-
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., _Server]]:
+def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start a server for a mapping ``{archive name: bytes}``; all are stopped afterwards."""
-    servers: list[_Server] = []
+    servers: list[Server] = []
 
-    def start(archives: dict[str, bytes], fail_first: tuple[str, ...] = ()) -> _Server:
-        root = tmp_path / f"server{len(servers)}"
-        files = root / ACCESSION / "Files"
-        files.mkdir(parents=True)
-        for name, payload in archives.items():
-            (files / name).write_bytes(payload)
-        servers.append(_Server(root, fail_first))
+    def start(archives: dict[str, bytes], fail_first: tuple[str, ...] = ()) -> Server:
+        servers.append(serve_archives(tmp_path / f"server{len(servers)}", archives, fail_first))
         return servers[-1]
 
     yield start
@@ -391,7 +315,7 @@ def test_archives_that_do_not_match(serve, tmp_path: Path) -> None:
 
 
 def test_archive_without_the_expected_file(mini: MiniData, serve, tmp_path: Path) -> None:
-    server = serve({**mini.archives, GENES_ZIP: _zip("features.tsv", b"ID\tSymbol\n")})
+    server = serve({**mini.archives, GENES_ZIP: zip_member("features.tsv", b"ID\tSymbol\n")})
     with pytest.raises(ValueError, match=r"does not contain genes\.tsv") as info:
         ernst_spermatogenesis(tmp_path, base_url=server.url, raw=True, **SMALL)
     assert GENES_ZIP in str(info.value) and "features.tsv" in str(info.value)
@@ -401,7 +325,7 @@ def test_archive_without_the_expected_file(mini: MiniData, serve, tmp_path: Path
 def test_counts_that_are_not_integers(mini: MiniData, serve, tmp_path: Path) -> None:
     matrix = io.BytesIO()
     scipy.io.mmwrite(matrix, sp.coo_matrix(mini.counts * 0.5), field="real")
-    server = serve({**mini.archives, COUNTS_ZIP: _zip(FILES[COUNTS_ZIP], matrix.getvalue())})
+    server = serve({**mini.archives, COUNTS_ZIP: zip_member(FILES[COUNTS_ZIP], matrix.getvalue())})
     with pytest.raises(ValueError, match="non-integer or negative values") as info:
         ernst_spermatogenesis(tmp_path, base_url=server.url, raw=True, **SMALL)
     assert COUNTS_ZIP in str(info.value) and "force_download=True" in str(info.value)
