@@ -30,7 +30,7 @@ Tables (mean +- sd over seeds, wall time per row):
     BasisDeVAE paper, Table 2: test conditional log-likelihood and test ELBO of the linear VAE,
     the VAE and a decreasing DeVAE over 10 random 80 / 20 splits, 50 epochs each. The OASIS-3
     brain volumes need a data use agreement, so the data are simulated as in
-    ``tutorials/tabular_devae.py``: 2,000 sessions x 12 standardised "regional volumes", each
+    ``tutorials/devae_tabular.ipynb``: 2,000 sessions x 12 standardised "regional volumes", each
     falling along a hidden time with its own onset and steepness, plus noise.
 ``3``
     BasisDeVAE paper, Table 3: at the single-cell scale (8,509 cells x 5,216 genes simulated
