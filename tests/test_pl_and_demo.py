@@ -253,3 +253,14 @@ def test_annotations_get_the_colours_scanpy_gives_them(written, n_groups):
     points = [c for c in ax.collections if len(c.get_offsets()) and c.get_alpha() == 0.6]
     assert to_hex(points[-1].get_facecolor()[0]) == reference.uns["group_colors"][-1]
     plt.close("all")
+
+
+def test_twenty_basis_functions_get_twenty_colours():
+    from scbasis.pl._palette import family_palette
+
+    families = [f"basis_{k}" for k in range(20)]
+    adata = ad.AnnData(np.zeros((2, 20)))
+    adata.var["basisvae_cluster"] = pd.Categorical(families)
+    palette = family_palette(adata, "basisvae_cluster", families)
+    assert len(set(palette.values())) == 20
+    assert list(adata.uns["basisvae_cluster_colors"]) == list(palette.values())

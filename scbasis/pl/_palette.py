@@ -35,17 +35,15 @@ def _stored_colors(adata: AnnData, colors_key: str, n_categories: int) -> list |
 def family_palette(adata: AnnData, column: str, families: Sequence[str]) -> dict[str, str]:
     """The colour of each of ``families``, the categories of ``var[column]``: from
     ``uns["<column>_colors"]`` where it holds one valid colour per family (as scanpy reads a
-    categorical column's colours), else the defaults of :data:`FAMILY_COLORS`, which are then
-    stored there so that every plot uses the same."""
+    categorical column's colours), else the defaults of :data:`FAMILY_COLORS` (other families,
+    such as BasisVAE's basis functions, get the colours scanpy gives as many categories), which
+    are then stored there so that every plot uses the same."""
     colors_key = f"{column}_colors"
     stored = _stored_colors(adata, colors_key, len(families))
     if stored is not None:
         return dict(zip(families, stored, strict=True))
-    cycle = plt.get_cmap("tab10")
-    palette = {
-        family: FAMILY_COLORS.get(family, to_hex(cycle(k % 10)))
-        for k, family in enumerate(families)
-    }
+    defaults = _scanpy_default_colors(len(families))  # for families without a colour
+    palette = {family: FAMILY_COLORS.get(family, defaults[k]) for k, family in enumerate(families)}
     adata.uns[colors_key] = list(palette.values())
     return palette
 
