@@ -259,7 +259,12 @@ def test_results_written_to_h5ad_read_back_identical_for_any_cell_and_gene_order
     grid = query.uns["basisdevae"]["trend_pseudotime"]
     np.testing.assert_array_equal(back.uns["basisdevae"]["trend_pseudotime"], grid)
     trends = model.get_gene_trends(grid=grid)
-    expected = {"basisdevae_trends": np.asarray(trends[:, query.var_names].X).T}
+    on_grid = trends[:, query.var_names]
+    expected = {
+        "basisdevae_trends": np.asarray(on_grid.X).T,
+        "basisdevae_trends_lower": on_grid.layers["interval_lower"].T,
+        "basisdevae_trends_upper": on_grid.layers["interval_upper"].T,
+    }
     for key in query.varm:
         np.testing.assert_array_equal(back.varm[key], query.varm[key])
         rows = reference.var_names.get_indexer(query.var_names)
