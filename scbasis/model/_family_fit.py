@@ -11,6 +11,7 @@ from scvi import REGISTRY_KEYS
 
 from scbasis.nn._clustering import family_posterior
 from scbasis.train import fused_adam
+from scbasis.train._threads import FreeCoreThreads
 
 from ._data_statistics import row_blocks
 
@@ -150,17 +151,19 @@ class FamilyFitMixin:
         was_training = module.training
         module.train()
         rng = np.random.default_rng(scvi.settings.seed)
-        for _ in range(max_epochs):
-            total, n_cells = 0.0, 0
-            for tensors, z in self._batches(cells, latent, batch_size, rng):
-                parameters = self._parameters_at(tensors, z)
-                x = tensors[REGISTRY_KEYS.X_KEY]
-                loss = -module.cell_log_likelihood(x, parameters, equal).mean()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total, n_cells = total + float(loss.detach()) * len(x), n_cells + len(x)
-            losses.append(total / n_cells)
+        with FreeCoreThreads() as threads:
+            for _ in range(max_epochs):
+                total, n_cells = 0.0, 0
+                for tensors, z in self._batches(cells, latent, batch_size, rng):
+                    threads.follow()
+                    parameters = self._parameters_at(tensors, z)
+                    x = tensors[REGISTRY_KEYS.X_KEY]
+                    loss = -module.cell_log_likelihood(x, parameters, equal).mean()
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    total, n_cells = total + float(loss.detach()) * len(x), n_cells + len(x)
+                losses.append(total / n_cells)
         module.train(was_training)
         #: Mean negative log-likelihood per cell of each epoch of the last family fit.
         self.family_fit_history_ = pd.DataFrame(

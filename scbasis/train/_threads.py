@@ -57,18 +57,56 @@ class CoreLoad:
         return max(busy - own, 0.0) / max(wall, 1e-9)
 
 
+class FreeCoreThreads:
+    """The thread count of :class:`ThreadsFollowFreeCores`, as a context for any training loop:
+    entering remembers it, :meth:`follow` (at every step) sets it to the free cores every
+    ``interval`` seconds, leaving restores it.
+
+    Parameters
+    ----------
+    interval
+        Seconds between measurements.
+    """
+
+    def __init__(self, interval: float = 0.5):
+        self.interval = interval
+        self._threads_on_entry: int | None = None
+        self._load: CoreLoad | None = None
+
+    def __enter__(self) -> FreeCoreThreads:
+        self._threads_on_entry = torch.get_num_threads()
+        adapt = os.environ.get(ADAPT_THREADS_ENV) != "0" and self._threads_on_entry > 1
+        load = CoreLoad() if adapt else None
+        self._load = load if load is not None and load.available else None
+        return self
+
+    def follow(self) -> None:
+        """Set the thread count to the free cores, where ``interval`` has passed."""
+        if self._load is None or self._load.seconds_since_reading() < self.interval:
+            return
+        free = len(self._load.cores) - self._load.busy_elsewhere()
+        threads = min(max(round(free), 1), self._threads_on_entry)
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._threads_on_entry is not None:
+            torch.set_num_threads(self._threads_on_entry)
+            self._threads_on_entry, self._load = None, None
+
+
 class ThreadsFollowFreeCores(Callback):
-    """Keeps torch's intra-op threads at the number of cores that other processes leave free.
+    """Keeps torch's intra-op threads at the number of cores that other processes leave free,
+    from the start of training to its end (or an exception).
 
     OpenMP threads wait for each other at the end of every parallel operation, spinning for a
     while before they sleep; when another process takes one of their cores, every operation
-    waits for the thread that lost its core, and training slows down by 10x or more instead of
+    waits for the thread that lost its core, and training slows down by 3x or more instead of
     the 2x that sharing the cores costs. Every ``interval`` seconds of training this callback
     measures how many of the process's cores other processes kept busy (from ``/proc/stat``;
     Linux only, elsewhere it does nothing) and sets ``torch.set_num_threads`` to the cores left
     free, at least 1 and at most the number of threads at the start, which it restores at the
-    end. Set the environment variable ``SCBASIS_ADAPT_THREADS=0`` to keep the thread count
-    fixed.
+    end. The environment variable ``SCBASIS_ADAPT_THREADS=0`` keeps the thread count fixed.
 
     Parameters
     ----------
@@ -78,35 +116,20 @@ class ThreadsFollowFreeCores(Callback):
 
     def __init__(self, interval: float = 0.5):
         super().__init__()
-        self.interval = interval
-        self._threads_at_start: int | None = None
-        self._load: CoreLoad | None = None
+        self._threads = FreeCoreThreads(interval)
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._threads_at_start = torch.get_num_threads()
-        adapt = os.environ.get(ADAPT_THREADS_ENV) != "0" and self._threads_at_start > 1
-        load = CoreLoad() if adapt else None
-        self._load = load if load is not None and load.available else None
+        self._threads.__enter__()
 
     def on_train_batch_start(
         self, trainer: Trainer, pl_module: LightningModule, batch: object, batch_idx: int
     ) -> None:
-        if self._load is None or self._load.seconds_since_reading() < self.interval:
-            return
-        free = len(self._load.cores) - self._load.busy_elsewhere()
-        threads = min(max(round(free), 1), self._threads_at_start)
-        if threads != torch.get_num_threads():
-            torch.set_num_threads(threads)
+        self._threads.follow()
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._restore()
+        self._threads.__exit__()
 
     def on_exception(
         self, trainer: Trainer, pl_module: LightningModule, exception: BaseException
     ) -> None:
-        self._restore()
-
-    def _restore(self) -> None:
-        if self._threads_at_start is not None:
-            torch.set_num_threads(self._threads_at_start)
-            self._threads_at_start = None
+        self._threads.__exit__()
