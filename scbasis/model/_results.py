@@ -158,20 +158,17 @@ class ResultsMixin:
         ``latent`` ``(n_cells, p)``, with the bounds of its interval where the likelihood has
         one: ``{RESULT_KEYS suffix: (d, n_points)}`` and the grid ``(n_points,)`` for a 1-D
         latent, ``(d, n_points, p)`` and ``(n_points, p)`` otherwise."""
-        layers = {
-            RESULT_KEYS.TRENDS: None,
-            RESULT_KEYS.TRENDS_LOWER: TREND_KEYS.INTERVAL_LOWER,
-            RESULT_KEYS.TRENDS_UPPER: TREND_KEYS.INTERVAL_UPPER,
-        }
         curves: dict[str, list[np.ndarray]] = {}
         grids = []
         for dim in range(latent.shape[1]):
             grid = np.linspace(latent[:, dim].min(), latent[:, dim].max(), n_points)
             along = self.get_gene_trends(latent_dim=dim, grid=grid, interval=TREND_INTERVAL)
-            for suffix, layer in layers.items():
-                if layer is None or layer in along.layers:
-                    values = along.X if layer is None else along.layers[layer]
-                    curves.setdefault(suffix, []).append(np.asarray(values).T)
+            arrays = {RESULT_KEYS.TRENDS: along.X}
+            if TREND_KEYS.INTERVAL_LOWER in along.layers:  # not for Bernoulli data
+                arrays[RESULT_KEYS.TRENDS_LOWER] = along.layers[TREND_KEYS.INTERVAL_LOWER]
+                arrays[RESULT_KEYS.TRENDS_UPPER] = along.layers[TREND_KEYS.INTERVAL_UPPER]
+            for suffix, values in arrays.items():
+                curves.setdefault(suffix, []).append(np.asarray(values).T)
             grids.append(along.obs[TREND_KEYS.PSEUDOTIME].to_numpy())
         if latent.shape[1] == 1:
             return {suffix: values[0] for suffix, values in curves.items()}, grids[0]
