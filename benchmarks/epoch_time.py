@@ -1,36 +1,67 @@
-"""Seconds per training epoch, and per whole training, of BasisDeVAE's decoders and paths.
+"""Seconds per epoch and per whole training: scbasis's paths, scvi-tools' SCVI, the original code.
 
-* ``reference``: the papers' network decoder with their per-cell Gauss-Legendre rule of order
-  15 and every family's likelihood through scvi-tools' distributions
-  (``decoder="network", quadrature="gauss_legendre", likelihood_path="reference"``);
-* ``network``: the papers' network decoder on the fast path (Chebyshev rule with the network
-  evaluated once per minibatch, fused likelihood);
-* ``basis``: the defaults (the sigmoid-basis decoder with four families; after the joint
-  training, each cell's exact posterior pseudotime and the family fit of
-  :meth:`~scbasis.model.BasisDeVAE.fit_families`, 30 % of the epochs).
+Paths
+-----
+``reference``
+    scbasis, the papers' network decoder with their per-cell Gauss-Legendre rule of order 15
+    and every family's likelihood through scvi-tools' distributions
+    (``decoder="network", quadrature="gauss_legendre", likelihood_path="reference"``).
+``network``
+    scbasis, the papers' network decoder on the fast path (Chebyshev rule with the network
+    evaluated once per minibatch, fused likelihood).
+``basis``
+    scbasis's defaults (the sigmoid-basis decoder with four families; after the joint
+    training, each cell's exact posterior pseudotime and the family fit of
+    :meth:`~scbasis.model.BasisDeVAE.fit_families`, 30 % of the epochs).
+``scvi``
+    scvi-tools' :class:`scvi.model.SCVI` with its defaults (ZINB, 10-D latent), through the
+    same ``train()`` arguments and epoch timer. Unlike scbasis's ``train()``, it does not adapt
+    torch's thread count to the free cores; both run alone.
+``original``
+    The original research code of the BasisDeVAE paper (https://github.com/djdanks/BasisDeVAE),
+    which is not part of this repository: ``--original-code DIR`` names a checkout of it, from
+    which ``VAE``, ``Encoder`` and ``BasisODEDecoder`` are imported unchanged (see
+    ``_original_code.py`` for its configuration: the papers' BasisDeVAE, ZINB, K = 3, Adam
+    5e-3). Its own training loop is timed epoch by epoch, for ``--original-epochs`` epochs
+    (default 3; it is slow at full size) whatever ``--epochs`` is.
 
 Each (path, size) trains in a fresh subprocess on sparse simulated UMI counts
-(:func:`scbasis.data.simulate_trajectory`, CSR, never densified as a whole; the data loader
-densifies one minibatch at a time), ZINB, K = 3, batch 128, 90 % of the cells for training, so
-its peak resident set size belongs to it alone. Per path it reports the mean (and median) time
-of the training epochs after the first (Lightning's loop, validation excluded), the pure compute
-time of the same number of steps (forward, backward, Adam on pre-densified minibatches; the rest is
-data loading and Lightning / scvi-tools overhead), the peak RSS and the conditional
-log-likelihood of the held-out cells (the same cells for every path, same seed), and the wall
-time of the whole ``train()`` call (for ``basis`` the family fit included). With two paths at
-one size it prints their ratios, and the accuracy of the trained network decoder's quadrature
-over the data's pseudotime range: the fast rule's integrals, moments, ``d/dz`` of every output
-and gradients with respect to the network's weights, and those of the papers' per-cell
-Gauss-Legendre rule of order 15, against a converged reference (Gauss-Legendre of order 200,
-itself checked against order 100), and the two rules against each other. Errors are given per
-gene (the largest error over the column's largest value: the error of a log-mean ``x0 +- F``)
-and per entry (relative, over entries above 1e-6 of their column's largest value)::
+(:func:`scbasis.data.simulate_trajectory`, CSR, never densified as a whole; the data loaders of
+scbasis and SCVI densify one minibatch at a time, the original code takes the training cells as
+one dense tensor), batch 128, 90 % of the cells for training (the same held-out cells for every
+path, same seed), ``torch.set_num_threads(--threads)``, so its peak resident set size belongs
+to it alone. Per path it reports the mean (and median) time of the training epochs after the
+first (Lightning's loop, validation excluded; the original code's loop), for scbasis the pure
+compute time of the same number of steps (forward, backward, Adam on pre-densified minibatches;
+the rest is data loading and Lightning / scvi-tools overhead), the peak RSS and the conditional
+log-likelihood of the held-out cells (``n/a`` for SCVI, whose model differs; the original
+code's own ``calculate_test_loglik``, the same metric, after its fewer epochs), and the wall
+time of the whole ``train()`` call (for ``basis`` the family fit included; for the original
+code its training loop).
+
+After every path of a size it prints a markdown table of the whole trainings: per path the
+seconds per epoch over epochs 2-6, over the last five epochs after the first and over all
+epochs after the first, and the whole training's wall time; when ``original`` ran, the original
+code's seconds per epoch times ``--epochs`` over each whole training (how many times longer the
+original code would take for the same number of epochs); when ``scvi`` ran, each path's epochs
+2-6 and last five epochs over SCVI's. With ``reference`` and ``network`` it prints their ratios,
+and the accuracy of the trained network decoder's quadrature over the data's pseudotime range:
+the fast rule's integrals, moments, ``d/dz`` of every output and gradients with respect to the
+network's weights, and those of the papers' per-cell Gauss-Legendre rule of order 15, against a
+converged reference (Gauss-Legendre of order 200, itself checked against order 100), and the two
+rules against each other. Errors are given per gene (the largest error over the column's
+largest value: the error of a log-mean ``x0 +- F``) and per entry (relative, over entries above
+1e-6 of their column's largest value)::
 
     python benchmarks/epoch_time.py                  # 8,509 x 5,216, reference and network
+    python benchmarks/epoch_time.py --paths original basis network scvi --epochs 100 \\
+        --no-accuracy --original-code /path/to/BasisDeVAE
     python benchmarks/epoch_time.py --paths network basis --epochs 100 --no-accuracy
     python benchmarks/epoch_time.py --paths network --epochs 3 --sizes 8509x2000 50000x5216
     python benchmarks/epoch_time.py --paths network --epochs 40   # accuracy after longer training
     python benchmarks/epoch_time.py --paths network --epochs 40 --quadrature-tolerance none
+
+The original code: ``git clone https://github.com/djdanks/BasisDeVAE /path/to/BasisDeVAE``.
 """
 
 from __future__ import annotations
@@ -41,11 +72,14 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+from _original_code import TRAIN_SIZE, original_code_problem
 from _sizes import parse_size
 
-PATHS = {
+#: scbasis's BasisDeVAE options of each of its paths.
+SCBASIS_PATHS = {
     "reference": {
         "decoder": "network",
         "quadrature": "gauss_legendre",
@@ -53,6 +87,15 @@ PATHS = {
     },
     "network": {"decoder": "network"},
     "basis": {},
+}
+PATHS = [*SCBASIS_PATHS, "scvi", "original"]
+#: What each path trains, for the whole-training table.
+PATH_MODELS = {
+    "reference": "scbasis, the papers' network decoder (GL-15, reference likelihood)",
+    "network": "scbasis, the papers' network decoder, fast path",
+    "basis": "scbasis defaults (basis decoder, family fit included)",
+    "scvi": "scvi-tools SCVI, defaults (ZINB)",
+    "original": "original research code (BasisODEDecoder, ZINB)",
 }
 
 
@@ -189,20 +232,14 @@ def _compute_seconds(model, n_steps: int, batch_size: int) -> float:
     return time.perf_counter() - start
 
 
-def _child(path: str, n_cells: int, n_genes: int, args: argparse.Namespace) -> dict:
-    """Train one path at one size in this process and measure it."""
-    import scvi
-    import torch
+def _train_scbasis(path: str, adata, args: argparse.Namespace) -> dict:
+    """Train scbasis's BasisDeVAE on one of its paths and measure it."""
     from _epoch_timer import EpochTimer
 
     import scbasis
 
-    torch.set_num_threads(args.threads)
-    adata = scbasis.data.simulate_trajectory(n_cells, n_genes, seed=0, return_means=False)
     scbasis.model.setup_anndata(adata)
-
-    scvi.settings.seed = 0
-    options = dict(PATHS[path])
+    options = dict(SCBASIS_PATHS[path])
     if path == "network" and args.n_quadrature is not None:
         options["n_quadrature"] = args.n_quadrature
     if path == "network" and args.quadrature_tolerance is not None:
@@ -214,7 +251,7 @@ def _child(path: str, n_cells: int, n_genes: int, args: argparse.Namespace) -> d
     model.train(
         max_epochs=args.epochs,
         batch_size=args.batch_size,
-        train_size=0.9,
+        train_size=TRAIN_SIZE,
         enable_progress_bar=False,
         callbacks=[timer],
     )
@@ -222,23 +259,151 @@ def _child(path: str, n_cells: int, n_genes: int, args: argparse.Namespace) -> d
     steps_per_epoch = int(np.ceil(len(model.train_indices) / args.batch_size))
     held_out = np.sort(model.validation_indices)
     result = {
+        "epoch_seconds": timer.seconds,
+        "train_seconds": train_seconds,
+        "steps_per_epoch": steps_per_epoch,
+        "held_out_cells": held_out.tolist()[:5],
+        "held_out_conditional_ll": model.get_conditional_log_likelihood(indices=held_out),
+        "compute_seconds_per_epoch": _compute_seconds(model, steps_per_epoch, args.batch_size),
+    }
+    if path == "network" and args.accuracy:
+        result["accuracy"] = _integral_accuracy(model, adata)
+    return result
+
+
+def _train_scvi(adata, args: argparse.Namespace) -> dict:
+    """Train scvi-tools' SCVI with its defaults and measure it (no held-out likelihood: its
+    model is not the papers')."""
+    import scvi
+    from _epoch_timer import EpochTimer
+
+    scvi.model.SCVI.setup_anndata(adata)
+    model = scvi.model.SCVI(adata)
+    timer = EpochTimer()
+    start = time.perf_counter()
+    model.train(
+        max_epochs=args.epochs,
+        batch_size=args.batch_size,
+        train_size=TRAIN_SIZE,
+        enable_progress_bar=False,
+        callbacks=[timer],
+    )
+    train_seconds = time.perf_counter() - start
+    return {
+        "epoch_seconds": timer.seconds,
+        "train_seconds": train_seconds,
+        "steps_per_epoch": int(np.ceil(len(model.train_indices) / args.batch_size)),
+        "held_out_cells": np.sort(model.validation_indices).tolist()[:5],
+        "held_out_conditional_ll": None,
+    }
+
+
+def _child(path: str, n_cells: int, n_genes: int, args: argparse.Namespace) -> dict:
+    """Train one path at one size in this process and measure it."""
+    import scvi
+    import torch
+
+    import scbasis
+
+    torch.set_num_threads(args.threads)
+    adata = scbasis.data.simulate_trajectory(n_cells, n_genes, seed=0, return_means=False)
+    scvi.settings.seed = 0
+    if path == "scvi":
+        epochs, result = args.epochs, _train_scvi(adata, args)
+    elif path == "original":
+        from _original_code import train_original_code
+
+        epochs = args.original_epochs
+        result = train_original_code(
+            adata.X, args.original_code, epochs, args.batch_size, seed=scvi.settings.seed
+        )
+    else:
+        epochs, result = args.epochs, _train_scbasis(path, adata, args)
+    after_first = result["epoch_seconds"][1:] or result["epoch_seconds"]
+    return {
         "path": path,
         "n_cells": n_cells,
         "n_genes": n_genes,
         "nnz": int(adata.X.nnz),
-        "epoch_seconds": timer.seconds,
-        "train_seconds": train_seconds,
-        "seconds_per_epoch": float(np.mean(timer.seconds[1:] or timer.seconds)),
-        "median_seconds_per_epoch": float(np.median(timer.seconds[1:] or timer.seconds)),
-        "steps_per_epoch": steps_per_epoch,
-        "held_out_cells": held_out.tolist()[:5],
-        "held_out_conditional_ll": model.get_conditional_log_likelihood(indices=held_out),
+        "epochs": epochs,
+        "seconds_per_epoch": float(np.mean(after_first)),
+        "median_seconds_per_epoch": float(np.median(after_first)),
+        **result,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    result["compute_seconds_per_epoch"] = _compute_seconds(model, steps_per_epoch, args.batch_size)
-    if path == "network" and args.accuracy:
-        result["accuracy"] = _integral_accuracy(model, adata)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return result
+
+
+def _epoch_means(epoch_seconds: list[float]) -> dict[str, float]:
+    """Mean seconds per epoch over epochs 2-6, over the last five epochs after the first and
+    over all epochs after the first (each over what exists; the first epoch alone if it is the
+    only one)."""
+    after_first = epoch_seconds[1:] or epoch_seconds
+    return {
+        "first": float(np.mean(after_first[:5])),
+        "last": float(np.mean(after_first[-5:])),
+        "after_first": float(np.mean(after_first)),
+    }
+
+
+def _whole_training_table(runs: dict[str, dict], epochs: int) -> str:
+    """Markdown table of the whole trainings of ``runs`` (path -> child result): seconds per
+    epoch early, late and overall, the whole training, and ratios to the original code (its
+    seconds per epoch x ``epochs`` over each whole training) and to SCVI where they ran."""
+    means = {path: _epoch_means(run["epoch_seconds"]) for path, run in runs.items()}
+    header = [
+        "path",
+        "model",
+        "epochs",
+        "s / epoch, epochs 2-6",
+        "s / epoch, last 5",
+        "s / epoch, all but the first",
+        "whole training (s)",
+    ]
+    if "original" in runs:
+        header.append(f"original s / epoch x {epochs} epochs / whole training")
+    if "scvi" in runs:
+        header += ["epochs 2-6 / SCVI's", "last 5 / SCVI's"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|",
+    ]
+    for path, run in runs.items():
+        row = [
+            path,
+            PATH_MODELS[path],
+            str(run["epochs"]),
+            f"{means[path]['first']:.2f}",
+            f"{means[path]['last']:.2f}",
+            f"{means[path]['after_first']:.2f}",
+            f"{run['train_seconds']:.1f}",
+        ]
+        if "original" in runs:
+            original_seconds = means["original"]["after_first"] * epochs
+            row.append(
+                "n/a" if path == "original" else f"{original_seconds / run['train_seconds']:.3g}"
+            )
+        if "scvi" in runs:
+            row += [
+                f"{means[path]['first'] / means['scvi']['first']:.3g}",
+                f"{means[path]['last'] / means['scvi']['last']:.3g}",
+            ]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _run_line(n_cells: int, n_genes: int, run: dict) -> str:
+    """One line of figures of one path at one size."""
+    compute = run.get("compute_seconds_per_epoch")
+    compute_text = "" if compute is None else f"; compute alone {compute:.2f} s"
+    log_likelihood = run["held_out_conditional_ll"]
+    log_likelihood_text = "n/a" if log_likelihood is None else f"{log_likelihood:.6g}"
+    return (
+        f"{n_cells} x {n_genes} {run['path']:>9}: {run['seconds_per_epoch']:.2f} s/epoch "
+        f"(median {run['median_seconds_per_epoch']:.2f}; "
+        f"{run['steps_per_epoch']} steps{compute_text}); whole training "
+        f"{run['train_seconds']:.1f} s for {run['epochs']} epochs; "
+        f"peak RSS {run['peak_rss_mib']:.0f} MiB, held-out conditional LL {log_likelihood_text}"
+    )
 
 
 def _print_accuracy(accuracy: dict) -> None:
@@ -260,12 +425,24 @@ def _print_accuracy(accuracy: dict) -> None:
     )
 
 
+def _child_command(path: str, n_cells: int, n_genes: int, args: argparse.Namespace) -> list:
+    """The command line that trains ``path`` at one size in a fresh process."""
+    command = [sys.executable, sys.argv[0], "--child", path, f"{n_cells}x{n_genes}"]
+    command += ["--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
+    command += ["--threads", str(args.threads), "--original-epochs", str(args.original_epochs)]
+    if args.n_quadrature is not None:
+        command += ["--n-quadrature", str(args.n_quadrature)]
+    if args.quadrature_tolerance is not None:
+        command += ["--quadrature-tolerance", args.quadrature_tolerance]
+    if args.original_code is not None:
+        command += ["--original-code", str(args.original_code)]
+    return command + ([] if args.accuracy else ["--no-accuracy"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", nargs="+", type=parse_size, default=[(8509, 5216)])
-    parser.add_argument(
-        "--paths", nargs="+", choices=list(PATHS), default=["reference", "network"]
-    )
+    parser.add_argument("--paths", nargs="+", choices=PATHS, default=["reference", "network"])
     parser.add_argument("--epochs", type=int, default=3, help="training epochs per run")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
@@ -279,6 +456,17 @@ def main() -> None:
         help="error tolerance of the network path's Chebyshev rule, or 'none' for fixed nodes "
         "(default: the model's)",
     )
+    parser.add_argument(
+        "--original-code",
+        type=Path,
+        help="a checkout of https://github.com/djdanks/BasisDeVAE, for the path 'original'",
+    )
+    parser.add_argument(
+        "--original-epochs",
+        type=int,
+        default=3,
+        help="training epochs of the path 'original', whatever --epochs is",
+    )
     parser.add_argument("--no-accuracy", dest="accuracy", action="store_false")
     parser.add_argument("--child", nargs=2, metavar=("PATH", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -286,33 +474,20 @@ def main() -> None:
         path, size = args.child
         print(json.dumps(_child(path, *parse_size(size), args)))
         return
+    if "original" in args.paths:
+        problem = original_code_problem(args.original_code)
+        if problem is not None:
+            parser.error(problem)
     for n_cells, n_genes in args.sizes:
         runs = {}
         for path in args.paths:
-            command = [sys.argv[0], "--child", path, f"{n_cells}x{n_genes}"]
-            command += ["--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
-            if args.n_quadrature is not None:
-                command += ["--n-quadrature", str(args.n_quadrature)]
-            if args.quadrature_tolerance is not None:
-                command += ["--quadrature-tolerance", args.quadrature_tolerance]
-            command += ["--threads", str(args.threads)] + (
-                [] if args.accuracy else ["--no-accuracy"]
+            child = subprocess.run(
+                _child_command(path, n_cells, n_genes, args), capture_output=True, text=True
             )
-            output = subprocess.run(
-                [sys.executable, *command], check=True, capture_output=True, text=True
-            ).stdout
-            runs[path] = json.loads(output.strip().splitlines()[-1])
-            run = runs[path]
-            print(
-                f"{n_cells} x {n_genes} {path:>9}: {run['seconds_per_epoch']:.2f} s/epoch "
-                f"(median {run['median_seconds_per_epoch']:.2f}; "
-                f"{run['steps_per_epoch']} steps; compute alone "
-                f"{run['compute_seconds_per_epoch']:.2f} s); whole training "
-                f"{run['train_seconds']:.1f} s for {args.epochs} epochs; "
-                f"peak RSS {run['peak_rss_mib']:.0f} MiB, held-out conditional LL "
-                f"{run['held_out_conditional_ll']:.6g}",
-                flush=True,
-            )
+            if child.returncode != 0:
+                sys.exit(f"{path} at {n_cells} x {n_genes} failed:\n{child.stderr}")
+            runs[path] = json.loads(child.stdout.strip().splitlines()[-1])
+            print(_run_line(n_cells, n_genes, runs[path]), flush=True)
         if {"reference", "network"} <= runs.keys():
             ref, fast = runs["reference"], runs["network"]
             ll_diff = abs(fast["held_out_conditional_ll"] / ref["held_out_conditional_ll"] - 1)
@@ -329,6 +504,20 @@ def main() -> None:
             )
         if "accuracy" in runs.get("network", {}):
             _print_accuracy(runs["network"]["accuracy"])
+        print(
+            f"\n### Whole trainings at {n_cells:,} x {n_genes:,} (cells x genes)\n\n"
+            f"Batch {args.batch_size}, {args.epochs} epochs"
+            + (f" ({args.original_epochs} for the original code)" if "original" in runs else "")
+            + f", {args.threads} torch threads; seconds per epoch exclude validation.\n\n"
+            + _whole_training_table(runs, args.epochs)
+        )
+        if "original" in runs:
+            original_seconds = runs["original"]["seconds_per_epoch"] * args.epochs
+            print(
+                f"\nThe original code's whole training of {args.epochs} epochs, from its "
+                f"seconds per epoch: {original_seconds:.2f} s."
+            )
+        print(flush=True)
         print(json.dumps(runs), file=sys.stderr)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -100,3 +103,71 @@ def test_backed_scale_quick(tmp_path):
     assert [row["n_cells"] for row in rows] == [400, 800]
     assert all(row["backed"] and row["peak_rss_mib"] > 0 for row in rows)
     assert "peak RSS spread" in result.stdout and "per 1,000 cells" in result.stdout
+
+
+def _epoch_time(*argv: str) -> subprocess.CompletedProcess:
+    """``benchmarks/epoch_time.py`` with ``argv``, run to its end."""
+    command = [sys.executable, str(BENCHMARKS / "epoch_time.py"), *argv]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+def _whole_trainings(result: subprocess.CompletedProcess) -> tuple[pd.DataFrame, dict]:
+    """The whole-training table printed by ``epoch_time.py`` and its runs (path -> figures)."""
+    assert result.returncode == 0, result.stderr
+    runs = json.loads(result.stderr.strip().splitlines()[-1])
+    return _table(result.stdout, "Whole trainings"), runs
+
+
+def test_epoch_time_whole_trainings_against_scvi():
+    """scbasis's defaults and scvi-tools' SCVI, each trained in its own process on the same
+    cells: a row of finite figures each, SCVI's ratios to itself 1, the same held-out cells."""
+    argv = ["--sizes", "300x50", "--epochs", "2", "--paths", "basis", "scvi", "--no-accuracy"]
+    table, runs = _whole_trainings(_epoch_time(*argv))
+    assert list(table["path"]) == ["basis", "scvi"]
+    figures = table.drop(columns=["path", "model"]).astype(float)
+    assert np.isfinite(figures.to_numpy()).all() and (figures >= 0).all().all()
+    assert list(figures["epochs"]) == [2, 2]
+    for path, row in figures.iterrows():
+        run = runs[table.loc[path, "path"]]
+        assert row["s / epoch, all but the first"] == round(run["seconds_per_epoch"], 2)
+        assert row["whole training (s)"] == round(run["train_seconds"], 1)
+    scvi_row = figures[table["path"] == "scvi"]
+    assert (scvi_row[["epochs 2-6 / SCVI's", "last 5 / SCVI's"]] == 1).all().all()
+    assert not any("original" in column for column in table.columns)
+    assert runs["basis"]["held_out_cells"] == runs["scvi"]["held_out_cells"]
+    assert runs["scvi"]["held_out_conditional_ll"] is None
+    assert np.isfinite(runs["basis"]["held_out_conditional_ll"])
+
+
+def test_epoch_time_original_needs_its_code(tmp_path):
+    """Asked for the original code without a checkout of it, the benchmark stops before any
+    training and says where to get it."""
+    result = _epoch_time("--sizes", "300x50", "--paths", "basis", "original", "--no-accuracy")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "--original-code" in result.stderr
+    assert "git clone https://github.com/djdanks/BasisDeVAE" in result.stderr
+    result = _epoch_time("--paths", "original", "--original-code", str(tmp_path))
+    assert result.returncode == 2 and result.stdout == ""
+    assert f"{tmp_path} lacks VAE.py, encoder.py, decoder.py, helpers.py" in result.stderr
+
+
+@pytest.mark.skipif(
+    "BASISDEVAE_ORIGINAL_CODE" not in os.environ,
+    reason="needs a checkout of https://github.com/djdanks/BasisDeVAE in BASISDEVAE_ORIGINAL_CODE",
+)
+def test_epoch_time_original_code():
+    """The original research code trains in its own process on the cells of SCVI, for its own
+    number of epochs, and the table scales its seconds per epoch to the others' epochs."""
+    argv = ["--sizes", "300x50", "--epochs", "2", "--paths", "original", "scvi", "--no-accuracy"]
+    argv += ["--original-code", os.environ["BASISDEVAE_ORIGINAL_CODE"], "--original-epochs", "3"]
+    table, runs = _whole_trainings(_epoch_time(*argv))
+    assert list(table["path"]) == ["original", "scvi"]
+    assert list(table["epochs"].astype(int)) == [3, 2]
+    ratio = "original s / epoch x 2 epochs / whole training"
+    assert list(table[ratio].iloc[:1]) == ["n/a"]
+    expected = 2 * runs["original"]["seconds_per_epoch"] / runs["scvi"]["train_seconds"]
+    assert float(table[ratio].iloc[1]) == pytest.approx(expected, rel=1e-2)
+    original = runs["original"]
+    assert len(original["epoch_seconds"]) == 3 and np.isfinite(original["epoch_losses"]).all()
+    assert np.isfinite(original["held_out_conditional_ll"])
+    assert original["held_out_cells"] == runs["scvi"]["held_out_cells"]
