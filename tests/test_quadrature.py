@@ -12,7 +12,7 @@ from scbasis.nn import (
     DerivativeNetwork,
     GaussLegendreQuadrature,
 )
-from scbasis.nn._quadrature import gauss_legendre
+from scbasis.nn._quadrature import RefinementCapacity, gauss_legendre
 
 Z = np.array([-3.7, -2.0, -0.5, -1e-3, 0.0, 0.25, 1.0, 2.5, 3.9])
 
@@ -57,7 +57,8 @@ def _relative_error(got: np.ndarray, exact: np.ndarray) -> np.ndarray:
     ids=["gauss_legendre", "chebyshev"],
 )
 def test_known_integrals_and_moments_match_closed_forms(rule, columns):
-    integrals, moments = rule.double()(_integrand, torch.as_tensor(Z), moment_columns=slice(0, 3))
+    rule = rule.double().eval()
+    integrals, moments = rule(_integrand, torch.as_tensor(Z), moment_columns=slice(0, 3))
     assert np.all(
         _relative_error(integrals.numpy()[:, columns], _antiderivative(Z)[:, columns]) < 1e-6
     )
@@ -78,15 +79,49 @@ def test_chebyshev_refines_only_the_columns_that_need_it():
     z = torch.as_tensor(Z)
     unrefined, _ = ChebyshevQuadrature(48, tolerance=None).double()(_integrand, z)
     assert _relative_error(unrefined.numpy()[:, 3], _antiderivative(Z)[:, 3]).max() > 1e-6
-    integrals, moments = ChebyshevQuadrature(48).double()(integrand, z, slice(2, 4))
+    # in evaluation mode, exactly the columns whose error estimate exceeds the tolerance
+    integrals, moments = ChebyshevQuadrature(48).double().eval()(integrand, z, slice(2, 4))
     assert requested[0] is None and len(requested) > 1
     assert all(columns == [3] for columns in requested[1:])
     assert np.all(_relative_error(integrals.numpy(), _antiderivative(Z)) < 1e-6)
     # the refined column's moment lands in its place among the moment columns
     np.testing.assert_array_equal(
-        moments.numpy(), ChebyshevQuadrature(48).double()(_integrand, z, slice(2, 4))[1].numpy()
+        moments.numpy(),
+        ChebyshevQuadrature(48).double().eval()(_integrand, z, slice(2, 4))[1].numpy(),
     )
     np.testing.assert_array_equal(integrals.numpy()[:, :3], unrefined.numpy()[:, :3])
+
+
+def test_chebyshev_training_steps_refine_as_many_columns_as_recent_steps_needed():
+    # a training step does not wait to count the columns that need refining: the first step
+    # refines none, and each later one refines as many as the steps before it found (rounded
+    # up), those with the largest error estimates
+    z = torch.as_tensor(Z)
+    exact, exact_moments = ChebyshevQuadrature(48).double().eval()(_integrand, z, slice(2, 4))
+    unrefined, _ = ChebyshevQuadrature(48, tolerance=None).double()(_integrand, z, slice(2, 4))
+    rule = ChebyshevQuadrature(48).double()  # training mode, as any new module
+    integrals, _ = rule(_integrand, z, slice(2, 4))
+    np.testing.assert_array_equal(integrals.numpy(), unrefined.numpy())
+    assert rule.capacity.columns == [64, 0, 0]  # one column needed 96 nodes
+    for _ in range(3):  # one more level per step
+        integrals, moments = rule(_integrand, z, slice(2, 4))
+    # the refined levels evaluate all 4 columns (capacity 64): as accurate as in evaluation
+    np.testing.assert_allclose(integrals.numpy(), exact.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(moments.numpy(), exact_moments.numpy(), rtol=1e-10, atol=1e-12)
+    assert np.all(_relative_error(integrals.numpy(), _antiderivative(Z)) < 1e-6)
+
+
+def test_refinement_capacity_follows_the_demand_and_rarely_changes():
+    capacity = RefinementCapacity(2)
+    for counts, expected in [
+        ([100, 3], [128, 64]),  # 1.25 x the count, rounded up to a multiple of 64
+        ([90, 0], [128, 0]),  # kept while the count stays between half of it and all of it
+        ([200, 40], [256, 64]),  # grown as soon as the count exceeds it
+        ([140, 40], [256, 64]),
+        ([100, 40], [128, 64]),  # shrunk when the count falls below half of it
+    ]:
+        capacity.record(torch.tensor(counts))
+        assert capacity.columns == expected
 
 
 def test_chebyshev_refinement_is_not_saved_with_the_model():
@@ -128,7 +163,7 @@ def _random_decoder(quadrature: str, seed: int, output_std: float = 1.0) -> Deri
     torch.manual_seed(seed)
     n_nodes = {"gauss_legendre": 15, "chebyshev": 48}[quadrature]
     decoder = DerivativeDecoder(7, n_hidden=16, quadrature=quadrature, n_quadrature=n_nodes)
-    decoder = decoder.double()
+    decoder = decoder.double().eval()
     for p in decoder.network.parameters():
         torch.nn.init.normal_(p, std=1.0)
     with torch.no_grad():

@@ -16,12 +16,15 @@ Both return the integrals and, for chosen columns, the first moments ``int_0^z t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import nn
+
+from ._host_copy import HostCopy
 
 #: ``integrand(points)`` maps points ``(P,)`` to non-negative values ``(P, C)``;
 #: ``integrand(points, columns)`` to the values of ``columns`` (a ``LongTensor``) alone.
@@ -113,13 +116,21 @@ class ChebyshevQuadrature(QuadratureRule):
     guarantees hold exactly, not only up to quadrature error.
 
     The rule controls its own error. The last Chebyshev coefficients of ``p`` bound
-    ``|p^2 - f|`` on ``[a, b]``; every column whose bound exceeds ``tolerance`` times the
-    column's largest value of ``f`` is evaluated again at ``2 M`` nodes, then ``4 M``, and so
-    on up to ``M * 2 ** max_refinements`` nodes, for that column alone. A trained network
-    sharpens a few of its thousands of outputs (functions that rise by many orders of
-    magnitude over a short stretch of pseudotime); they get the nodes they need while the rest
-    stay at ``M``. The network must accept ``integrand(points, columns)`` with ``columns`` a
-    ``LongTensor`` of the columns to evaluate, as :class:`~scbasis.nn.DerivativeNetwork` does.
+    ``|p^2 - f|`` on ``[a, b]``; the columns whose bound exceeds ``tolerance`` times the
+    column's largest value of ``f`` are evaluated again at ``2 M`` nodes, then ``4 M``, and so
+    on up to ``M * 2 ** max_refinements`` nodes. A trained network sharpens a few of its
+    thousands of outputs (functions that rise by many orders of magnitude over a short stretch
+    of pseudotime); they get the nodes they need while the rest stay at ``M``. The network must
+    accept ``integrand(points, columns)`` with ``columns`` a ``LongTensor`` of the columns to
+    evaluate, as :class:`~scbasis.nn.DerivativeNetwork` does.
+
+    In evaluation mode each level evaluates exactly the columns whose estimate exceeds the
+    tolerance. In training mode no step waits to count them: each level evaluates a number of
+    columns fixed beforehand, those with the largest error estimates, and the counts of this
+    step set the numbers of later steps (:class:`RefinementCapacity`). A training step
+    therefore makes no host synchronisation on a GPU, its shapes change only when the demand
+    does, and the refinement's work follows the demand of the recent steps rather than growing
+    without bound.
 
     Parameters
     ----------
@@ -155,25 +166,99 @@ class ChebyshevQuadrature(QuadratureRule):
         self.refinements = nn.ModuleList(
             [_ChebyshevLevel(n_nodes * 2**level) for level in range(1, max_refinements + 1)]
         )
+        self.capacity = RefinementCapacity(max_refinements)
 
-    def domain(self, z: torch.Tensor) -> tuple[float, float]:
-        """Interval ``[a, b]`` holding 0, ``[-1, 1]`` and every entry of ``z``."""
-        z = z.detach()
-        return min(float(z.min()), -1.0), max(float(z.max()), 1.0)
+    def domain(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Interval ``[a, b]`` holding 0, ``[-1, 1]`` and every entry of ``z``, as float64
+        scalar tensors on ``z``'s device (read by no one on the host)."""
+        z = z.detach().double()
+        return z.min().clamp_max(-1.0), z.max().clamp_min(1.0)
 
     def forward(
         self, integrand: Integrand, z: torch.Tensor, moment_columns: slice = slice(0, 0)
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact integrals and moments of the surrogate ``p^2`` (see ``QuadratureRule``)."""
         lower, upper = self.domain(z)
-        levels = [self, *self.refinements]
-        return _chebyshev_integrals(
-            levels, integrand, z, (lower, upper), moment_columns, self.tolerance
-        )
+        frame = ((upper + lower) / 2, (upper - lower) / 2)
+        integrals, moments, excess = _chebyshev_level(self, integrand, z, frame, moment_columns)
+        if self.tolerance is None or not self.refinements:
+            return integrals, moments
+        n_moments = moments.shape[1]
+        moment_start = moment_columns.indices(integrals.shape[1])[0]
+        candidates = None  # columns evaluated by the previous level; None: all of them
+        demand = []
+        for depth, rule in enumerate(self.refinements):
+            with torch.no_grad():
+                unresolved = (excess > self.tolerance).sum()
+            demand.append(unresolved)
+            if self.training:
+                n_refined = min(self.capacity.columns[depth], excess.numel())
+            else:
+                n_refined = int(unresolved)
+            if n_refined == 0:
+                break
+            chosen = torch.topk(excess, n_refined, sorted=False).indices
+            refined = chosen if candidates is None else candidates[chosen]
+            refined_integrals, refined_moments, excess = _chebyshev_level(
+                rule, integrand, z, frame, slice(None), refined
+            )
+            # in place: the products' backward passes do not need their outputs
+            integrals.index_copy_(1, refined, refined_integrals)
+            # the refined columns' moments, each to its place among the moment columns; the
+            # columns outside them go to an extra column that is dropped
+            place = refined - moment_start
+            place = torch.where((place >= 0) & (place < n_moments), place, n_moments)
+            moments = torch.nn.functional.pad(moments, (0, 1))
+            moments = moments.index_copy(1, place, refined_moments)[:, :n_moments]
+            candidates = refined
+        if self.training:
+            demand += [demand[-1].new_zeros(())] * (len(self.refinements) - len(demand))
+            self.capacity.record(torch.stack(demand))
+        return integrals, moments
 
 
 #: Trailing Chebyshev coefficients of ``p`` that estimate the surrogate's error.
 _TAIL = 4
+#: Granularity and headroom of the refinement's capacities (:class:`RefinementCapacity`).
+_CAPACITY_STEP = 64
+_CAPACITY_HEADROOM = 1.25
+_MAX_PENDING = 8  # steps' counts on their way to the host at once
+
+
+class RefinementCapacity:
+    """How many columns each refinement level of :class:`ChebyshevQuadrature` evaluates in a
+    training step, from the counts of columns that needed it in recent steps.
+
+    Each step hands its counts to :meth:`record`; they are copied to the host without waiting
+    (on a GPU, into pinned memory behind a CUDA event) and read at a later step, once they have
+    arrived. A level's capacity is the count times :data:`_CAPACITY_HEADROOM`, rounded up to a
+    multiple of :data:`_CAPACITY_STEP`; it grows as soon as the count exceeds it and shrinks
+    only when the count falls below half of it, so that shapes rarely change.
+
+    Parameters
+    ----------
+    n_levels
+        Number of refinement levels.
+    """
+
+    def __init__(self, n_levels: int):
+        #: Columns each level evaluates in the next training step.
+        self.columns = [0] * n_levels
+        self._pending: list[HostCopy] = []
+
+    def record(self, demand: torch.Tensor) -> None:
+        """Take a step's counts ``(n_levels,)`` of columns whose error exceeds the tolerance,
+        and adjust the capacities to the counts that have reached the host."""
+        if len(self._pending) < _MAX_PENDING:  # beyond, a step's counts are dropped
+            self._pending.append(HostCopy(demand))
+        while self._pending and self._pending[0].arrived():
+            self._adjust(self._pending.pop(0).read())
+
+    def _adjust(self, counts: list[int]) -> None:
+        for level, count in enumerate(counts):
+            wanted = math.ceil(count * _CAPACITY_HEADROOM / _CAPACITY_STEP) * _CAPACITY_STEP
+            if count > self.columns[level] or 2 * count < self.columns[level]:
+                self.columns[level] = wanted
 
 
 class _ChebyshevLevel(nn.Module):
@@ -216,29 +301,24 @@ def _chebyshev_matrices(n_nodes: int) -> dict[str, np.ndarray]:
     }
 
 
-def _chebyshev_integrals(
-    levels: list[nn.Module],
+def _chebyshev_level(
+    rule: nn.Module,
     integrand: Integrand,
     z: torch.Tensor,
-    domain: tuple[float, float],
+    frame: tuple[torch.Tensor, torch.Tensor],
     moment_columns: slice,
-    tolerance: float | None,
     columns: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Integrals ``(N, C)`` and moments ``(N, C_m)`` of ``columns`` (all if ``None``) by the
-    first of ``levels`` (modules holding the buffers of :func:`_register_chebyshev_matrices`),
-    with the columns whose error estimate exceeds ``tolerance`` taken from the next levels.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One level's integrals ``(N, C)`` of ``columns`` (all if ``None``), moments of
+    ``moment_columns`` among them ``(N, C_m)``, and the error estimate of each column over its
+    largest value, ``(C,)`` (no gradient).
 
-    ``columns`` are sorted; the moments are those of the columns that lie in
-    ``moment_columns``, in the same order.
+    ``rule`` holds the buffers of :func:`_register_chebyshev_matrices`; ``frame`` is the centre
+    and half-width of the domain ``[a, b]`` (float64 scalar tensors).
     """
-    rule = levels[0]
-    lower, upper = domain
-    half_width, centre = (upper - lower) / 2, (upper + lower) / 2
+    centre, half_width = frame
     points = (centre + half_width * rule.coarse_nodes).to(z.dtype)
     values = integrand(points) if columns is None else integrand(points, columns)  # (M, C)
-    if columns is None:  # start and stop as numbers, for the refined columns' moments
-        moment_columns = slice(*moment_columns.indices(values.shape[1]))
     root = torch.sqrt(values.clamp_min(1e-30))
     surrogate = (rule.coarse_to_fine.to(z.dtype) @ root).square()  # p^2 at fine points
     fine_points = (centre + half_width * rule.fine_nodes).to(z.dtype)
@@ -259,37 +339,13 @@ def _chebyshev_integrals(
         def integrate(fine_values: torch.Tensor) -> torch.Tensor:
             return weights @ fine_values
 
-    if columns is None:
-        moment_ids = torch.arange(moment_columns.start, moment_columns.stop, device=z.device)
-        moment_part = surrogate[:, moment_columns]
-    else:
-        # the sorted columns in moment_columns are a contiguous run of them
-        first, stop = torch.searchsorted(
-            columns, torch.tensor([moment_columns.start, moment_columns.stop], device=z.device)
-        ).tolist()
-        moment_ids = columns[first:stop]
-        moment_part = surrogate[:, first:stop]
     integrals = integrate(surrogate)
-    moments = integrate(fine_points[:, None] * moment_part)
-    if len(levels) == 1 or tolerance is None:
-        return integrals, moments
+    moments = integrate(fine_points[:, None] * surrogate[:, moment_columns])
     with torch.no_grad():
         # |p^2 - f| <= 2 sqrt(max f) |p - sqrt f|, relative to max f
         tail = (rule.values_to_tail.to(z.dtype) @ root).abs().amax(dim=0)
-        unresolved = torch.nonzero(2 * tail > tolerance * root.amax(dim=0))[:, 0]
-    if unresolved.numel() == 0:
-        return integrals, moments
-    refined = unresolved if columns is None else columns[unresolved]
-    refined_integrals, refined_moments = _chebyshev_integrals(
-        levels[1:], integrand, z, domain, moment_columns, tolerance, refined
-    )
-    # in place: the products' backward passes do not need their outputs
-    integrals.index_copy_(1, unresolved, refined_integrals)
-    refined_moment_ids = refined[
-        (refined >= moment_columns.start) & (refined < moment_columns.stop)
-    ]
-    moments.index_copy_(1, torch.searchsorted(moment_ids, refined_moment_ids), refined_moments)
-    return integrals, moments
+        excess = 2 * tail / root.amax(dim=0)
+    return integrals, moments, excess
 
 
 def make_quadrature(
@@ -350,7 +406,7 @@ def _chebyshev_polynomials(x: torch.Tensor, degree: int) -> torch.Tensor:
     # within 1e-7 of an end, the derivative is its value at the end to about 1e-9
     ends = sine < 1e-7
     slopes = k * torch.sin(angles) / torch.where(ends, 1.0, sine)[:, None]
-    if ends.any():
-        slopes[ends] = k.square() * torch.sign(points[ends])[:, None] ** (k + 1)
+    end_slopes = k.square() * torch.sign(points)[:, None] ** (k + 1)
+    slopes = torch.where(ends[:, None], end_slopes, slopes)
     # value T(x), derivative T'(x): (x - x) is zero but carries x's gradient (or tangent)
     return (values + (x - x.detach()).double()[:, None] * slopes).to(x.dtype)
