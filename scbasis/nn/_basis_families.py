@@ -105,6 +105,9 @@ class BasisFamilyDecoder(nn.Module):
         self.peak_raw = nn.Parameter(torch.zeros(n_features))  # u0 = 1/2
         # tanh(a) of the flat family: the direction and share of its change, starting at 0
         self.flat_slope_raw = nn.Parameter(torch.zeros(n_features)) if flat_family else None
+        # constants of forward, on the module's device
+        self.register_buffer("anchors", torch.tensor(_ANCHORS), persistent=False)
+        self.register_buffer("monotone_sign", torch.tensor([[1.0], [-1.0]]), persistent=False)
 
     @property
     def weights(self) -> torch.Tensor:
@@ -164,10 +167,10 @@ class BasisFamilyDecoder(nn.Module):
         n_families = weights.shape[1]
         flat = weights.flatten(1)  # (B, K d)
         values = (self.basis(u) @ flat).view(u.shape[0], n_families, -1)  # F_k(u)
-        anchors = (self.basis(u.new_tensor(_ANCHORS)) @ flat).view(3, n_families, -1)
+        anchors = (self.basis(self.anchors.to(u.dtype)) @ flat).view(3, n_families, -1)
         reference, start, end = anchors  # F_k(1/2), F_k(0), F_k(1): (K, d) each
         centred = values - reference  # F_k(u) - F_k(1/2)
-        sign = values.new_tensor([1.0, -1.0])[:, None]
+        sign = self.monotone_sign.to(values.dtype)
         scale = 1.0
         if self.flat_slope_raw is not None:
             scale = self._least_change_scale(end[:2] - start[:2])  # (2, d)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -42,8 +44,16 @@ class DataRange(nn.Module):
         self.bounds.copy_(self._quantiles(z))
 
     def _quantiles(self, z: torch.Tensor) -> torch.Tensor:
-        quantiles = torch.tensor(DATA_RANGE_QUANTILES, dtype=torch.float32, device=z.device)
-        return torch.quantile(z.detach().float(), quantiles).to(self.bounds)
+        """:data:`DATA_RANGE_QUANTILES` of ``z`` ``(N,)``, interpolated linearly as
+        :func:`torch.quantile` does, from positions known on the host (no synchronisation)."""
+        ordered = torch.sort(z.detach().float()).values
+        bounds = []
+        for level in DATA_RANGE_QUANTILES:
+            position = level * (len(ordered) - 1)
+            below = math.floor(position)
+            above = min(below + 1, len(ordered) - 1)
+            bounds.append(torch.lerp(ordered[below], ordered[above], position - below))
+        return torch.stack(bounds).to(self.bounds)
 
     def normalise(self, z: torch.Tensor) -> torch.Tensor:
         """``u = (z - c) / w + 1/2``: 0 and 1 at the data range's ends (wider than a unit)."""

@@ -239,19 +239,10 @@ def cell_log_likelihood(
         normaliser = torch.log(scale).sum() + 0.5 * math.log(2 * math.pi) * x.shape[1]
         return -0.5 * torch.einsum("idk,dk->i", residual, weights) - normaliser
     if likelihood == "poisson":
-        flat, rows, _ = _non_zero_entries(x)
         per_gene = x * _weighted(log_mean, weights) - _weighted(torch.exp(log_mean), weights)
-        # -lgamma(x + 1) at the non-zero entries only (it vanishes at x = 0)
-        independent = -torch.lgamma(x.reshape(-1).index_select(0, flat) + 1)
-        return per_gene.sum(1).index_add(0, rows, independent)
+        return (per_gene - torch.lgamma(x + 1)).sum(1)
     zi_logits = zi_logits if likelihood == "zinb" else None
     return _NegativeBinomialLogLikelihood.apply(x, log_mean, torch.log(theta), zi_logits, weights)
-
-
-def _non_zero_entries(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Non-zero entries of ``x`` ``(N, d)``: flat indices into ``N * d``, rows and columns."""
-    flat = torch.nonzero(x.reshape(-1)).squeeze(1)
-    return flat, flat // x.shape[1], flat % x.shape[1]
 
 
 def _weighted(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -314,8 +305,8 @@ def _negative_binomial_derivatives(
 ) -> tuple[torch.Tensor | None, ...]:
     """Log-likelihood and derivatives of :class:`_NegativeBinomialLogLikelihood` in torch.
 
-    The zero-count form is evaluated densely, the non-zero one and the ``lgamma`` terms only at
-    the non-zero entries.
+    Both forms, zero and non-zero count, are evaluated at every entry and the entry's own is
+    kept: no shape depends on the data, so that a GPU never waits for the host.
 
     Returns
     -------
@@ -325,49 +316,41 @@ def _negative_binomial_derivatives(
         without zero inflation), and the family-dependent terms ``t`` ``(N, d, K)``, as the
         compiled kernel returns them.
     """
-    flat, rows, cols = _non_zero_entries(x)
-    n_cells, _, n_families = log_mean.shape
-    log_mean = log_mean.contiguous()  # the non-zero entries are gathered from its rows
-    theta = torch.exp(log_theta)
+    n_cells = x.shape[0]
+    log_mean = log_mean.contiguous()
+    theta = torch.exp(log_theta)[:, None]  # (d, 1)
+    counts = x[..., None]  # (N, d, 1)
+    positive = counts > 0
     u = log_mean - log_theta[:, None]
     softplus_u = softplus(u)
+    # non-zero counts: t = x u - (theta + x) s, d t / d u = x - (theta + x) sigmoid(u)
+    total = theta + counts
+    non_zero_terms = counts * u - total * softplus_u
     sigmoid_u = torch.sigmoid_(u)
-    theta_s = theta[:, None] * softplus_u  # -t and -d t / d log theta (fixed u) at x = 0
-    d_u = sigmoid_u * -theta[:, None]  # d t / d u at x = 0
-    d_theta = theta_s
+    non_zero_d_u = counts - total * sigmoid_u
+    theta_s = theta * softplus_u  # -t and -d t / d log theta (fixed u) at x = 0
     d_pi = None
     if zi_logits is None:
-        terms = theta_s.neg()
+        zero_terms, zero_d_u, zero_d_theta = theta_s.neg(), sigmoid_u * -theta, theta_s
     else:
-        shifted = theta_s.neg_() - zi_logits[..., None]
-        terms = softplus(shifted)
-        gate = torch.sigmoid_(shifted)
-        d_u, d_theta = d_u * gate, softplus_u.mul_(theta[:, None]).mul_(gate)
-        d_pi = -_weighted(gate, weights)
-        d_pi.view(-1).index_fill_(0, flat, 0.0)
-    # non-zero counts: t = x u - (theta + x) s, d t / d u = x - (theta + x) sigmoid(u)
-    counts = x.reshape(-1).index_select(0, flat)[:, None]
-    gene_theta = theta.index_select(0, cols)[:, None]
-    u_nz = log_mean.reshape(-1, n_families).index_select(0, flat)
-    u_nz -= log_theta.index_select(0, cols)[:, None]
-    s_nz, sig_nz = softplus(u_nz), torch.sigmoid(u_nz)
-    total = gene_theta + counts
-    for dense, sparse in (
-        (terms, counts * u_nz - total * s_nz),
-        (d_u, counts - total * sig_nz),
-        (d_theta, gene_theta * s_nz),
-    ):
-        dense.view(-1, n_families).index_copy_(0, flat, sparse)
+        shifted = theta_s.neg() - zi_logits[..., None]
+        gate = torch.sigmoid(shifted)
+        zero_terms = softplus(shifted)
+        zero_d_u, zero_d_theta = sigmoid_u * -theta * gate, theta_s * gate
+        d_pi = torch.where(positive[..., 0], 0.0, -_weighted(gate, weights))
+    terms = torch.where(positive, non_zero_terms, zero_terms)
+    d_u = torch.where(positive, non_zero_d_u, zero_d_u)
+    d_theta = torch.where(positive, theta_s, zero_d_theta)
     cell_terms = terms.reshape(n_cells, -1) @ weights.reshape(-1)
     d_log_theta = -_weighted(d_theta, weights) - (d_u * weights).sum(-1)
-    # family-independent: lgamma(x + theta) - lgamma(theta) - lgamma(x + 1) at x > 0
-    shifted_counts = counts[:, 0] + gene_theta[:, 0]
-    independent = torch.lgamma(shifted_counts) - torch.lgamma(gene_theta[:, 0])
-    cell_terms = cell_terms.index_add(0, rows, independent - torch.lgamma(counts[:, 0] + 1))
-    d_independent = torch.digamma(shifted_counts) - torch.digamma(gene_theta[:, 0])
-    d_log_theta.view(-1).index_add_(0, flat, gene_theta[:, 0] * d_independent)
+    # family-independent: lgamma(x + theta) - lgamma(theta) - lgamma(x + 1), 0 at x = 0
+    gene_theta = theta[:, 0]
+    shifted_counts = x + gene_theta
+    independent = torch.lgamma(shifted_counts) - torch.lgamma(gene_theta) - torch.lgamma(x + 1)
+    cell_terms = cell_terms + independent.sum(1)
+    d_log_theta += gene_theta * (torch.digamma(shifted_counts) - torch.digamma(gene_theta))
     if zi_logits is not None:  # -softplus(-pi) - pi [x > 0]
-        positive = (x > 0).to(x.dtype)
+        positive = positive[..., 0].to(x.dtype)
         cell_terms = cell_terms - (softplus(-zi_logits) + zi_logits * positive).sum(1)
         d_pi += torch.sigmoid(-zi_logits) - positive
     return cell_terms, d_u.mul_(weights), d_log_theta, d_pi, terms
