@@ -165,29 +165,36 @@ class BasisFamilyDecoder(nn.Module):
         """
         weights = self.weights
         n_families = weights.shape[1]
-        flat = weights.flatten(1)  # (B, K d)
-        values = (self.basis(u) @ flat).view(u.shape[0], n_families, -1)  # F_k(u)
-        anchors = (self.basis(self.anchors.to(u.dtype)) @ flat).view(3, n_families, -1)
-        reference, start, end = anchors  # F_k(1/2), F_k(0), F_k(1): (K, d) each
-        centred = values - reference  # F_k(u) - F_k(1/2)
-        sign = self.monotone_sign.to(values.dtype)
+        anchors = (self.basis(self.anchors.to(u.dtype)) @ weights.flatten(1)).view(
+            3, n_families, -1
+        )
+        reference, start, end = anchors.unbind(0)  # F_k(1/2), F_k(0), F_k(1): (K, d) each
+        level = self.level.T  # (K, d)
+        # the monotone and flat curves are affine in their F_k(u) = S(u) W_k, g = offset +
+        # slope F_k(u), so that they come out of one product S(u) (W slope) + offset without
+        # (N, K, d) intermediates; the transient's F_3 comes out unscaled (slope 1, offset 0)
         scale = 1.0
         if self.flat_slope_raw is not None:
             scale = self._least_change_scale(end[:2] - start[:2])  # (2, d)
-        curves = [self.level[:, :2].T + sign * scale * centred[:, :2]]
-        peak = self.peak
-        at_peak = (self.basis(peak) * weights[:, 2].T).sum(1)  # F_3(u0)
-        scale_rise = self._least_change_scale(at_peak - start[2])
-        scale_fall = self._least_change_scale(end[2] - at_peak)
-        distance = values[:, 2] - at_peak  # F_3(u) - F_3(u0): < 0 before the peak, > 0 after
-        transient = self.level[:, 2] - torch.where(
-            u[:, None] < peak, -distance * scale_rise, distance * scale_fall
-        )
-        curves.append(transient[:, None])
+        monotone = (self.monotone_sign.to(u.dtype) * scale).expand_as(reference[:2])  # (2, d)
+        slopes = [monotone, torch.ones_like(reference[2:3])]
+        offsets = [level[:2] - monotone * reference[:2], torch.zeros_like(reference[2:3])]
         if self.flat_slope_raw is not None:
             change = end[3] - start[3]
             delta = self.min_change.to(change.dtype)
             share = torch.minimum(torch.ones_like(change), delta / change.clamp_min(1e-12))
-            slope = torch.tanh(self.flat_slope_raw) * share
-            curves.append((self.level[:, 3] + slope * centred[:, 3])[:, None])
-        return torch.cat(curves, dim=1).transpose(1, 2)
+            flat_slope = torch.tanh(self.flat_slope_raw) * share
+            slopes.append(flat_slope[None])
+            offsets.append((level[3] - flat_slope * reference[3])[None])
+        scaled = (weights * torch.cat(slopes)).flatten(1)  # (B, K d)
+        lines = torch.addmm(torch.cat(offsets).flatten(), self.basis(u), scaled)
+        parts = lines.view(u.shape[0], n_families, -1).split([2, 1, n_families - 3], dim=1)
+        # transient: level - s |F_3(u) - F_3(u0)|, s = s_L before the peak and s_R after it
+        peak = self.peak
+        at_peak = (self.basis(peak) * weights[:, 2].T).sum(1)  # F_3(u0)
+        rise = self._least_change_scale(at_peak - start[2])
+        fall = self._least_change_scale(end[2] - at_peak)
+        before_peak = (u[:, None] < peak)[:, None]  # (N, 1, d)
+        distance = parts[1] - at_peak  # F_3(u) - F_3(u0): < 0 before the peak, > 0 after
+        transient = level[2] - distance * torch.where(before_peak, -rise, fall)
+        return torch.cat([parts[0], transient, parts[2]], dim=1).transpose(1, 2)
