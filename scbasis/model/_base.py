@@ -17,6 +17,7 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 from scbasis._constants import RESULT_KEYS, TREND_KEYS, UNS_KEYS, result_key
 from scbasis.nn._likelihoods import check_likelihood
 from scbasis.train import (
+    KeepFreedMemory,
     PseudotimeTrainingPlan,
     StopOnInterrupt,
     ThreadsFollowFreeCores,
@@ -232,7 +233,8 @@ class PseudotimeModel(
         -----
         While training, torch's thread count follows the cores other processes leave free
         (:class:`~scbasis.train.ThreadsFollowFreeCores`), so that sharing the machine costs
-        what sharing its cores costs. Ctrl+C stops training after the current step
+        what sharing its cores costs, and each step reuses the memory the previous one freed
+        (:class:`~scbasis.train.KeepFreedMemory`). Ctrl+C stops training after the current step
         (:class:`~scbasis.train.StopOnInterrupt`) and raises ``KeyboardInterrupt``; the model
         keeps its weights and history.
         """
@@ -258,6 +260,7 @@ class PseudotimeModel(
             *trainer_kwargs.get("callbacks", []),
             interrupt,
             ThreadsFollowFreeCores(),
+            KeepFreedMemory(),
         ]
         trainer_kwargs.setdefault("enable_progress_bar", progress_bar_is_read())
         with quiet_lightning():

@@ -11,6 +11,7 @@ from scvi import REGISTRY_KEYS
 
 from scbasis.nn._clustering import family_posterior
 from scbasis.train import fused_adam
+from scbasis.train._heap import KeptHeap
 from scbasis.train._threads import FreeCoreThreads
 
 from ._data_statistics import row_blocks
@@ -151,7 +152,7 @@ class FamilyFitMixin:
         was_training = module.training
         module.train()
         rng = np.random.default_rng(scvi.settings.seed)
-        with FreeCoreThreads() as threads:
+        with FreeCoreThreads() as threads, KeptHeap():
             for _ in range(max_epochs):
                 total, n_cells = 0.0, 0
                 for tensors, z in self._batches(cells, latent, batch_size, rng):
