@@ -105,6 +105,25 @@ def test_backed_scale_quick(tmp_path):
     assert "peak RSS spread" in result.stdout and "per 1,000 cells" in result.stdout
 
 
+def test_backed_scale_joint_only_times_each_epoch(tmp_path):
+    """``--joint-only``: the joint training's epochs from a file written block by block (more
+    than one block), each epoch timed, the linearity line printed."""
+    import json
+    import subprocess
+
+    import anndata
+
+    command = [sys.executable, str(BENCHMARKS / "backed_scale.py"), "--cells", "12000"]
+    command += ["--genes", "60", "--epochs", "2", "--joint-only", "--dir", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(rows[0]["epoch_s"]) == 2 and "write_results_s" not in rows[0]
+    assert "against linear from the smallest size: +0.0 %" in result.stdout
+    written = anndata.read_h5ad(tmp_path / "counts_12000x60.h5ad")
+    assert written.shape == (12000, 60) and written.X.nnz > 0
+    assert written.obs["true_time"].between(0, 1).all()
+
+
 def _epoch_time(*argv: str) -> subprocess.CompletedProcess:
     """``benchmarks/epoch_time.py`` with ``argv``, run to its end."""
     command = [sys.executable, str(BENCHMARKS / "epoch_time.py"), *argv]
