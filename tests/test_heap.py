@@ -57,3 +57,12 @@ def test_training_keeps_freed_memory_and_restores_the_allocator_after(small_coun
     model.train(max_epochs=1, callbacks=[during], **QUIET)
     assert during.faults < 500
     assert _page_faults_of_steps() > 50_000  # glibc's defaults again after training
+
+
+@pytest.mark.skipif(_glibc() is None, reason="mallopt is glibc's")
+def test_nested_contexts_leave_the_restoring_to_the_outermost():
+    with KeptHeap():
+        with KeptHeap():
+            pass
+        assert _page_faults_of_steps() < 500
+    assert _page_faults_of_steps() > 50_000

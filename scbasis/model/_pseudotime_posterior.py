@@ -10,6 +10,8 @@ from anndata import AnnData
 from scvi import REGISTRY_KEYS
 from torch.distributions import Normal
 
+from scbasis.train._heap import KeptHeap
+
 #: Span of the grid in the data range's coordinate (0 and 1 at its 1st and 99th percentiles).
 GRID_SPAN: tuple[float, float] = (-0.25, 1.25)
 _COARSE_POINTS = 24  # where each cell's posterior lies
@@ -78,27 +80,28 @@ class PseudotimePosteriorMixin:
         means, stds = np.empty(n_cells, dtype=np.float32), np.empty(n_cells, dtype=np.float32)
         start = 0
         loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
-        for tensors in loader:
-            x = tensors[REGISTRY_KEYS.X_KEY].to(module.device)
-            size_factor = tensors.get(REGISTRY_KEYS.SIZE_FACTOR_KEY)
-            batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
-            if size_factor is not None:
-                size_factor = size_factor.to(module.device)
-            if batch_index is not None:
-                batch_index = batch_index.to(module.device)
-            log_p = module.grid_log_likelihood(
-                x, coarse, coarse_points.expand(x.shape[0], -1), size_factor, batch_index
-            )
-            best = (log_p + prior.log_prob(coarse_grid)).argmax(dim=1)
-            first = torch.round(best * ratio).long() - half_width
-            first = first.clamp(0, _FINE_POINTS - len(window))
-            points = first[:, None] + window
-            log_p = module.grid_log_likelihood(x, fine, points, size_factor, batch_index)
-            z = fine_grid[points]
-            weights = torch.softmax(log_p + prior.log_prob(z), dim=1)
-            mean = (weights * z).sum(1)
-            std = torch.sqrt((weights * (z - mean[:, None]).square()).sum(1))
-            means[start : start + len(mean)] = mean.cpu().numpy()
-            stds[start : start + len(mean)] = std.cpu().numpy()
-            start += len(mean)
+        with KeptHeap():  # each minibatch reuses the memory the previous one freed
+            for tensors in loader:
+                x = tensors[REGISTRY_KEYS.X_KEY].to(module.device)
+                size_factor = tensors.get(REGISTRY_KEYS.SIZE_FACTOR_KEY)
+                batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
+                if size_factor is not None:
+                    size_factor = size_factor.to(module.device)
+                if batch_index is not None:
+                    batch_index = batch_index.to(module.device)
+                log_p = module.grid_log_likelihood(
+                    x, coarse, coarse_points.expand(x.shape[0], -1), size_factor, batch_index
+                )
+                best = (log_p + prior.log_prob(coarse_grid)).argmax(dim=1)
+                first = torch.round(best * ratio).long() - half_width
+                first = first.clamp(0, _FINE_POINTS - len(window))
+                points = first[:, None] + window
+                log_p = module.grid_log_likelihood(x, fine, points, size_factor, batch_index)
+                z = fine_grid[points]
+                weights = torch.softmax(log_p + prior.log_prob(z), dim=1)
+                mean = (weights * z).sum(1)
+                std = torch.sqrt((weights * (z - mean[:, None]).square()).sum(1))
+                means[start : start + len(mean)] = mean.cpu().numpy()
+                stds[start : start + len(mean)] = std.cpu().numpy()
+                start += len(mean)
         return means[:, None], stds[:, None]

@@ -45,19 +45,27 @@ class KeptHeap:
     27 % of a step at the single-cell scale (8,509 x 5,216, 2 threads). Inside this context
     blocks up to 256 MiB come from the heap and up to 1 GiB of freed memory stays with the
     process; at its end glibc's default thresholds are set again and the freed memory is
-    returned (``malloc_trim``). Does nothing outside glibc or with ``SCBASIS_KEEP_HEAP=0``.
+    returned (``malloc_trim``); nested contexts leave this to the outermost. Does nothing
+    outside glibc or with ``SCBASIS_KEEP_HEAP=0``.
     """
+
+    _depth = 0  # contexts open in this process: the outermost one sets and restores
 
     def __enter__(self) -> KeptHeap:
         self._libc = _glibc() if os.environ.get(KEEP_HEAP_ENV, "1") != "0" else None
         if self._libc is not None:
-            self._libc.mallopt(_M_MMAP_THRESHOLD, _TRAINING_MMAP_THRESHOLD)
-            self._libc.mallopt(_M_TRIM_THRESHOLD, _TRAINING_TRIM_THRESHOLD)
+            if KeptHeap._depth == 0:
+                self._libc.mallopt(_M_MMAP_THRESHOLD, _TRAINING_MMAP_THRESHOLD)
+                self._libc.mallopt(_M_TRIM_THRESHOLD, _TRAINING_TRIM_THRESHOLD)
+            KeptHeap._depth += 1
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         libc, self._libc = getattr(self, "_libc", None), None
-        if libc is not None:
+        if libc is None:
+            return
+        KeptHeap._depth -= 1
+        if KeptHeap._depth == 0:
             libc.mallopt(_M_MMAP_THRESHOLD, _DEFAULT_MMAP_THRESHOLD)
             libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
             libc.malloc_trim(0)
