@@ -254,6 +254,8 @@ def _train_scbasis(path: str, adata, args: argparse.Namespace) -> dict:
         train_size=TRAIN_SIZE,
         enable_progress_bar=False,
         callbacks=[timer],
+        accelerator=args.accelerator,
+        devices=1,
     )
     train_seconds = time.perf_counter() - start
     steps_per_epoch = int(np.ceil(len(model.train_indices) / args.batch_size))
@@ -264,8 +266,12 @@ def _train_scbasis(path: str, adata, args: argparse.Namespace) -> dict:
         "steps_per_epoch": steps_per_epoch,
         "held_out_cells": held_out.tolist()[:5],
         "held_out_conditional_ll": model.get_conditional_log_likelihood(indices=held_out),
-        "compute_seconds_per_epoch": _compute_seconds(model, steps_per_epoch, args.batch_size),
+        "train_cells": len(model.train_indices),
     }
+    if args.accelerator == "cpu":
+        result["compute_seconds_per_epoch"] = _compute_seconds(
+            model, steps_per_epoch, args.batch_size
+        )
     if path == "network" and args.accuracy:
         result["accuracy"] = _integral_accuracy(model, adata)
     return result
@@ -287,6 +293,8 @@ def _train_scvi(adata, args: argparse.Namespace) -> dict:
         train_size=TRAIN_SIZE,
         enable_progress_bar=False,
         callbacks=[timer],
+        accelerator=args.accelerator,
+        devices=1,
     )
     train_seconds = time.perf_counter() - start
     return {
@@ -295,6 +303,7 @@ def _train_scvi(adata, args: argparse.Namespace) -> dict:
         "steps_per_epoch": int(np.ceil(len(model.train_indices) / args.batch_size)),
         "held_out_cells": np.sort(model.validation_indices).tolist()[:5],
         "held_out_conditional_ll": None,
+        "train_cells": len(model.train_indices),
     }
 
 
@@ -397,9 +406,11 @@ def _run_line(n_cells: int, n_genes: int, run: dict) -> str:
     compute_text = "" if compute is None else f"; compute alone {compute:.2f} s"
     log_likelihood = run["held_out_conditional_ll"]
     log_likelihood_text = "n/a" if log_likelihood is None else f"{log_likelihood:.6g}"
+    cells = run.get("train_cells")
+    rate = "" if cells is None else f", {cells / run['median_seconds_per_epoch']:,.0f} cells/s"
     return (
         f"{n_cells} x {n_genes} {run['path']:>9}: {run['seconds_per_epoch']:.2f} s/epoch "
-        f"(median {run['median_seconds_per_epoch']:.2f}; "
+        f"(median {run['median_seconds_per_epoch']:.2f}{rate}; "
         f"{run['steps_per_epoch']} steps{compute_text}); whole training "
         f"{run['train_seconds']:.1f} s for {run['epochs']} epochs; "
         f"peak RSS {run['peak_rss_mib']:.0f} MiB, held-out conditional LL {log_likelihood_text}"
@@ -430,6 +441,7 @@ def _child_command(path: str, n_cells: int, n_genes: int, args: argparse.Namespa
     command = [sys.executable, sys.argv[0], "--child", path, f"{n_cells}x{n_genes}"]
     command += ["--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
     command += ["--threads", str(args.threads), "--original-epochs", str(args.original_epochs)]
+    command += ["--accelerator", args.accelerator]
     if args.n_quadrature is not None:
         command += ["--n-quadrature", str(args.n_quadrature)]
     if args.quadrature_tolerance is not None:
@@ -466,6 +478,12 @@ def main() -> None:
         type=int,
         default=3,
         help="training epochs of the path 'original', whatever --epochs is",
+    )
+    parser.add_argument(
+        "--accelerator",
+        default="cpu",
+        help="Lightning accelerator of scbasis and SCVI ('gpu': one GPU; no compute-alone "
+        "timing; see benchmarks/gpu.py)",
     )
     parser.add_argument("--no-accuracy", dest="accuracy", action="store_false")
     parser.add_argument("--child", nargs=2, metavar=("PATH", "SIZE"), help=argparse.SUPPRESS)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -190,3 +191,13 @@ def test_epoch_time_original_code():
     assert len(original["epoch_seconds"]) == 3 and np.isfinite(original["epoch_losses"]).all()
     assert np.isfinite(original["held_out_conditional_ll"])
     assert original["held_out_cells"] == runs["scvi"]["held_out_cells"]
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the message on a machine without a GPU"
+)
+def test_gpu_benchmark_says_it_needs_a_gpu():
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu.py")], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0 and "needs a CUDA GPU" in result.stderr
