@@ -128,9 +128,9 @@ class ChebyshevQuadrature(QuadratureRule):
     tolerance. In training mode no step waits to count them: each level evaluates a number of
     columns fixed beforehand, those with the largest error estimates, and the counts of this
     step set the numbers of later steps (:class:`RefinementCapacity`). A training step
-    therefore makes no host synchronisation on a GPU, its shapes change only when the demand
-    does, and the refinement's work follows the demand of the recent steps rather than growing
-    without bound.
+    therefore makes no host synchronisation on a GPU and its shapes change only when the demand
+    does; the refinement's work still follows the demand, which grows as training sharpens the
+    network.
 
     Parameters
     ----------
@@ -188,8 +188,7 @@ class ChebyshevQuadrature(QuadratureRule):
         candidates = None  # columns evaluated by the previous level; None: all of them
         demand = []
         for depth, rule in enumerate(self.refinements):
-            with torch.no_grad():
-                unresolved = (excess > self.tolerance).sum()
+            unresolved = (excess > self.tolerance).sum()  # excess carries no gradient
             demand.append(unresolved)
             if self.training:
                 n_refined = min(self.capacity.columns[depth], excess.numel())
