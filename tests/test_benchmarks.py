@@ -125,6 +125,16 @@ def test_backed_scale_joint_only_times_each_epoch(tmp_path):
     assert written.obs["true_time"].between(0, 1).all()
 
 
+def test_backed_reads_prints_both_readers(tmp_path):
+    """``backed_reads.py`` at a toy size: a file written, both readers timed, one row each."""
+    command = [sys.executable, str(BENCHMARKS / "backed_reads.py"), "--cells", "3000"]
+    command += ["--genes", "40", "--batches", "5", "--dir", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+    row = result.stdout.strip().splitlines()[-1].split("|")
+    assert row[1].strip() == "3,000 x 40" and row[4].strip().endswith("x")
+    assert float(row[2]) > 0 and float(row[3]) > 0
+
+
 def _epoch_time(*argv: str) -> subprocess.CompletedProcess:
     """``benchmarks/epoch_time.py`` with ``argv``, run to its end."""
     command = [sys.executable, str(BENCHMARKS / "epoch_time.py"), *argv]

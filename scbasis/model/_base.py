@@ -15,6 +15,7 @@ from scvi.data import AnnDataManager
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
 from scbasis._constants import RESULT_KEYS, TREND_KEYS, UNS_KEYS, result_key
+from scbasis.data._loaders import FileRowsDataLoader, FileRowsDataSplitter
 from scbasis.nn._likelihoods import check_likelihood
 from scbasis.train import (
     KeepFreedMemory,
@@ -52,6 +53,8 @@ class PseudotimeModel(
 
     _results_key: str = "pseudotime_model"
     _training_plan_cls = PseudotimeTrainingPlan
+    _data_loader_cls = FileRowsDataLoader
+    _data_splitter_cls = FileRowsDataSplitter
     #: Family names, in the order of the module's curve columns; empty for unclustered models.
     families: tuple[str, ...] = ()
     #: Pairs of families that swap when the pseudotime is reversed.
