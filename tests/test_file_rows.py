@@ -63,6 +63,9 @@ def test_rows_read_from_the_file_equal_anndatas_rows(tmp_path, layout):
         assert isinstance(got, sp.csr_matrix) and got.dtype == x.dtype
         np.testing.assert_array_equal(got.toarray(), expected.toarray())
     np.testing.assert_array_equal(rows[10:20].toarray(), x[10:20].toarray())  # anndata's read
+    np.testing.assert_array_equal(rows[[4, 9], :].toarray(), x[[4, 9]].toarray())
+    columns = (np.array([4, 9]), np.array([0, 3]))  # not whole rows: anndata's read
+    np.testing.assert_array_equal(rows[columns].toarray(), x[4:10:5][:, [0, 3]].toarray())
     np.testing.assert_array_equal(rows.to_memory().toarray(), x.toarray())
     with pytest.raises(IndexError, match="out of range"):
         rows[np.array([300])]

@@ -165,8 +165,9 @@ class _FileArray:
         return {**self.__dict__, "_file": None}
 
     def __del__(self) -> None:
-        if self._file is not None and self._file[0] == os.getpid():
-            os.close(self._file[1])
+        file = getattr(self, "_file", None)
+        if file is not None and file[0] == os.getpid():
+            os.close(file[1])
 
 
 def _read_into(descriptor: int, buffer: memoryview, offset: int) -> None:
@@ -187,7 +188,8 @@ def _read_into(descriptor: int, buffer: memoryview, offset: int) -> None:
 def _row_selection(index, n_rows: int) -> np.ndarray | None:
     """Positions ``(n,)`` of a selection of whole rows given as integers, else ``None``."""
     if isinstance(index, tuple):
-        if len(index) != 2 or index[1] != slice(None):
+        whole_rows = isinstance(index[-1], slice) and index[-1] == slice(None)
+        if len(index) != 2 or not whole_rows:
             return None
         index = index[0]
     if isinstance(index, slice) or np.isscalar(index):
