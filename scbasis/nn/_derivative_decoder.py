@@ -17,6 +17,17 @@ def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
     return y + torch.log(-torch.expm1(-y))
 
 
+#: Below this, ``log softplus(x)`` is ``x`` to within ``exp(x) / 2 < 1.6e-7``.
+_LOG_SOFTPLUS_LINEAR_BELOW = -15.0
+
+
+def log_softplus(x: torch.Tensor) -> torch.Tensor:
+    """``log(softplus(x))`` without underflow: ``softplus(x)`` rounds to 0 in float32 below
+    about ``x = -88``, where its log would be ``-inf`` and its gradient infinite."""
+    linear = x < _LOG_SOFTPLUS_LINEAR_BELOW
+    return torch.where(linear, x, torch.log(softplus(x.clamp_min(_LOG_SOFTPLUS_LINEAR_BELOW))))
+
+
 class DerivativeDecoder(nn.Module):
     """Gene curves ``g_jk(z)`` for the increasing, decreasing and transient families.
 
@@ -127,7 +138,7 @@ class DerivativeDecoder(nn.Module):
         )
         log_baseline = None
         if self.baseline_raw is not None:
-            log_baseline = torch.log(softplus(self.baseline_raw))
+            log_baseline = log_softplus(self.baseline_raw)
         return families(
             z,
             integrals,
@@ -135,7 +146,7 @@ class DerivativeDecoder(nn.Module):
             self.x0,
             self.centre,
             self.offset,
-            torch.log(self.amplitude),
+            log_softplus(self.amplitude_raw),
             log_baseline,
             self.transient_min_slope,
             self.log_transient,
