@@ -11,7 +11,16 @@ import torch
 
 from scbasis._constants import SCBASIS_MODULE_KEYS
 from scbasis.module import BasisDeVAEModule
-from scbasis.nn import LIKELIHOODS, cell_log_likelihood, family_log_likelihood
+from scbasis.nn import (
+    LIKELIHOODS,
+    cell_log_likelihood,
+    count_family_log_likelihood,
+    family_log_likelihood,
+    grid_count_log_likelihood,
+)
+from scbasis.nn._native_kernel import SWITCH, _unsupported_reason
+
+native_kernel_lacks = _unsupported_reason()
 
 N_CELLS, N_GENES = 9, 13
 
@@ -150,3 +159,121 @@ def test_fast_and_reference_modules_agree(likelihood):
 def test_unknown_likelihood_path_is_rejected():
     with pytest.raises(ValueError, match="likelihood_path"):
         BasisDeVAEModule(4, likelihood_path="fast")
+
+
+def _count_path(native: bool, monkeypatch) -> torch.dtype:
+    """Run the count likelihoods through the compiled kernel (float32) or through torch."""
+    if native:
+        if native_kernel_lacks is not None:
+            pytest.skip(f"the compiled kernel does not run here: {native_kernel_lacks}")
+        return torch.float32
+    monkeypatch.setenv(SWITCH, "0")
+    return torch.float64
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("likelihood", ["nb", "zinb"])
+def test_count_family_log_likelihood_matches_distributions(likelihood, native, monkeypatch):
+    dtype = _count_path(native, monkeypatch)
+    x, params = _log_likelihood_inputs(likelihood, seed=4)
+    log_mean, theta, zi_logits = (
+        params["centre"].detach(),
+        params["log_theta"].detach().exp(),
+        params["zi_logits"].detach(),
+    )
+    expected = family_log_likelihood(
+        x, likelihood, mean=log_mean.exp(), theta=theta, zi_logits=zi_logits
+    )
+    got = count_family_log_likelihood(
+        x.to(dtype),
+        likelihood,
+        log_mean=log_mean.to(dtype),
+        theta=theta.to(dtype),
+        zi_logits=zi_logits.to(dtype),
+    )
+    assert got.shape == expected.shape and got.dtype == dtype
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-6
+    torch.testing.assert_close(got.double(), expected, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("n_families", [1, 3])
+@pytest.mark.parametrize("with_offsets", [True, False])
+@pytest.mark.parametrize("likelihood", ["nb", "zinb"])
+def test_grid_count_log_likelihood_matches_the_cells_likelihood_at_each_point(
+    likelihood, with_offsets, n_families, native, monkeypatch
+):
+    """Each cell at each of its grid points, against :func:`cell_log_likelihood` of that
+    cell with the log means written out."""
+    dtype = _count_path(native, monkeypatch)
+    generator = torch.Generator().manual_seed(n_families)
+    x = _counts(generator)
+    n_grid, n_points = 7, 4
+    curves = 2 * torch.randn(n_grid, n_families, N_GENES, generator=generator, dtype=dtype)
+    points = torch.randint(0, n_grid, (N_CELLS, n_points), generator=generator)
+    library = 3 + torch.randn(N_CELLS, n_points, generator=generator, dtype=dtype)
+    offsets = torch.randn(N_CELLS, N_GENES, generator=generator, dtype=dtype)
+    offsets = offsets if with_offsets else None
+    theta = torch.rand(N_GENES, generator=generator, dtype=dtype) * 3 + 0.1
+    zi_logits = torch.randn(N_GENES, generator=generator, dtype=dtype)
+    weights = torch.softmax(torch.randn(N_GENES, n_families, generator=generator), -1)
+    weights = weights.to(dtype) if n_families > 1 else None
+    got = grid_count_log_likelihood(
+        x.to(dtype),
+        likelihood,
+        weights,
+        curves=curves,
+        points=points,
+        library=library,
+        offsets=offsets,
+        theta=theta,
+        zi_logits=zi_logits,
+    )
+    assert got.shape == (N_CELLS, n_points)
+    for w in range(n_points):
+        log_mean = curves.double()[points[:, w]].transpose(1, 2)
+        log_mean = log_mean + library.double()[:, w, None, None]
+        if offsets is not None:
+            log_mean = log_mean + offsets.double()[..., None]
+        expected = cell_log_likelihood(
+            x,
+            likelihood,
+            None if weights is None else weights.double(),
+            log_mean=log_mean,
+            theta=theta.double(),
+            zi_logits=zi_logits.double().expand(N_CELLS, -1),
+        )
+        torch.testing.assert_close(got[:, w].double(), expected, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("likelihood", ["nb", "zinb"])
+def test_fused_and_reference_modules_agree_along_the_grid(likelihood):
+    """The posterior's grid likelihood and the family fit's log-likelihoods, with batch
+    offsets, by the fused path and through the distributions."""
+    torch.manual_seed(5)
+    kwargs = {"n_batch": 2, "likelihood": likelihood, "min_change": 0.5}
+    fused = BasisDeVAEModule(N_GENES, **kwargs).double()
+    with torch.no_grad():
+        for parameter in fused.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    reference = BasisDeVAEModule(N_GENES, likelihood_path="reference", **kwargs).double()
+    reference.load_state_dict(fused.state_dict())
+    x = _counts(torch.Generator().manual_seed(6))
+    batch_index = (torch.arange(N_CELLS) % 2)[:, None]
+    grid = torch.linspace(-2.0, 2.0, 6, dtype=torch.float64)
+    points = torch.randint(0, 6, (N_CELLS, 3), generator=torch.Generator().manual_seed(7))
+    z = torch.randn(N_CELLS, 1, dtype=torch.float64)
+    library = torch.log(x.sum(1, keepdim=True))
+    for families in (None, fused.phi.argmax(1)):
+        fused_grid, reference_grid = (
+            module.grid_log_likelihood(
+                x, module.grid_curves(grid, families), points, batch_index=batch_index
+            )
+            for module in (fused, reference)
+        )
+        torch.testing.assert_close(fused_grid, reference_grid, rtol=1e-6, atol=1e-5)
+    fused_families, reference_families = (
+        module.family_log_likelihood(x, module.family_parameters(z, library, batch_index))
+        for module in (fused, reference)
+    )
+    torch.testing.assert_close(fused_families, reference_families, rtol=1e-6, atol=1e-6)

@@ -203,7 +203,8 @@ class FamilyFitMixin:
         for tensors, z in self._batches(cells, latent, batch_size):
             parameters = self._parameters_at(tensors, z)
             per_cell = module.family_log_likelihood(tensors[REGISTRY_KEYS.X_KEY], parameters)
-            per_cell = per_cell.double()  # (N, d, K)
+            # (N, d, K), cell-major: einsum copies each gene's slice of other layouts apart
+            per_cell = per_cell.to(torch.float64, memory_format=torch.contiguous_format)
             batch_total = per_cell.sum(0)
             batch_products = torch.einsum("ndk,ndl->dkl", per_cell, per_cell)
             if total is None:

@@ -9,7 +9,13 @@ import torch
 from torch.distributions import Distribution
 from torch.nn.functional import softplus
 
-from scbasis.nn import cell_log_likelihood, family_log_likelihood, observation_distribution
+from scbasis.nn import (
+    cell_log_likelihood,
+    count_family_log_likelihood,
+    family_log_likelihood,
+    grid_count_log_likelihood,
+    observation_distribution,
+)
 
 # generative outputs that parameterise the reference path's distributions
 _DISTRIBUTION_PARAMETERS = ("mean", "theta", "zi_logits", "scale", "logits")
@@ -135,11 +141,26 @@ class ObservationMixin:
     def family_log_likelihood(
         self, x: torch.Tensor, parameters: dict[str, torch.Tensor]
     ) -> torch.Tensor:
-        """``log p(x_ij | z_i, family k)`` through the distributions, ``(N, d, K)``, under
-        :meth:`observation_parameters`."""
+        """``log p(x_ij | z_i, family k)``, ``(N, d, K)``, under :meth:`observation_parameters`:
+        through the distributions, or for the negative binomial and ZINB on the fused path
+        from the fused likelihood's terms (:func:`~scbasis.nn.count_family_log_likelihood`,
+        without gradients)."""
+        if self._fused_negative_binomial:
+            return count_family_log_likelihood(
+                x,
+                self.likelihood,
+                log_mean=parameters["log_mean"],
+                theta=parameters["theta"],
+                zi_logits=parameters.get("zi_logits"),
+            )
         chosen = {k: v for k, v in parameters.items() if k in _DISTRIBUTION_PARAMETERS}
         chosen["mean"] = self.mean(parameters)
         return family_log_likelihood(x, self.likelihood, **chosen)
+
+    @property
+    def _fused_negative_binomial(self) -> bool:
+        """Whether the likelihood is the negative binomial or ZINB on the fused path."""
+        return self.likelihood_path == "fused" and self.likelihood in ("nb", "zinb")
 
     def cell_log_likelihood(
         self,
@@ -220,9 +241,24 @@ class ObservationMixin:
         """
         links, correction, weights = curves
         n_cells, n_points = points.shape
+        observed = self.observed_log_library(x, size_factor)  # (N, 1)
+        if self._fused_negative_binomial:
+            offsets = None
+            if self.batch_offsets is not None and batch_index is not None:
+                offsets = self.batch_offsets[batch_index[:, 0].long()]  # (N, d)
+            return grid_count_log_likelihood(
+                x,
+                self.likelihood,
+                weights,
+                curves=links,
+                points=points,
+                library=observed - correction[points],
+                offsets=offsets,
+                theta=torch.exp(self.log_theta),
+                zi_logits=self.zi_logits if self.likelihood == "zinb" else None,
+            )
         flat = points.reshape(-1)
         link = links.index_select(0, flat).transpose(1, 2)  # (N * W, d, K'), cell-major
-        observed = self.observed_log_library(x, size_factor)  # (N, 1)
         library = (observed - correction[points]).reshape(-1, 1)
         batch = None if batch_index is None else batch_index.repeat_interleave(n_points, 0)
         parameters = self.observation_parameters(link, library, batch)

@@ -13,7 +13,9 @@ from ._library_trend import LibraryTrend
 from ._likelihoods import (
     LIKELIHOODS,
     cell_log_likelihood,
+    count_family_log_likelihood,
     family_log_likelihood,
+    grid_count_log_likelihood,
     observation_distribution,
 )
 from ._native_kernel import native_kernel_available
@@ -38,8 +40,10 @@ __all__ = [
     "UnconstrainedDecoder",
     "cell_log_likelihood",
     "collapsed_dirichlet_categorical",
+    "count_family_log_likelihood",
     "families",
     "family_log_likelihood",
+    "grid_count_log_likelihood",
     "native_kernel_available",
     "observation_distribution",
 ]

@@ -98,11 +98,18 @@ def family_posterior(
         generator = torch.Generator().manual_seed(seed)
         noise = torch.randn((n_draws, *score.shape[1:]), generator=generator, dtype=score.dtype)
         score = score + torch.einsum("dkl,bdl->bdk", root, noise.to(score.device))
-    phi = torch.softmax(score, dim=-1)
+    # phi = softmax(score + prior) = odds * w / (odds @ w), with odds = exp(score - max_k score)
+    # taken once and w = exp(prior) per draw: each iteration needs only n_k = sum_j phi_jk, two
+    # products with the odds, stored family-major (B, K, d); phi itself is formed at the end
+    odds = torch.exp(score - score.amax(-1, keepdim=True)).transpose(1, 2).contiguous()
+    w = odds.new_ones(odds.shape[0], 1, odds.shape[1])  # (B, 1, K): phi_0 = softmax(score)
     for _ in range(n_iterations):
-        prior = torch.digamma(phi.sum(1, keepdim=True) + alpha)  # (B, 1, K)
-        phi = torch.softmax(score + prior, dim=-1)
-    return phi.mean(0)
+        totals = torch.bmm(w, odds)  # (B, 1, d): sum_k odds_jk w_k
+        n = w[:, 0] * torch.bmm(odds, totals.reciprocal().transpose(1, 2))[..., 0]  # (B, K)
+        prior = torch.digamma(n + alpha)
+        w = torch.exp(prior - prior.amax(-1, keepdim=True))[:, None]
+    phi = odds * w.transpose(1, 2) / torch.bmm(w, odds)  # (B, K, d)
+    return phi.mean(0).T.contiguous()
 
 
 class FeatureClustering(nn.Module):

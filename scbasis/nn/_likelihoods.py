@@ -11,7 +11,11 @@ from scvi.distributions import NegativeBinomial, Normal, Poisson, ZeroInflatedNe
 from torch.distributions import Bernoulli, Distribution
 from torch.nn.functional import softplus
 
-from ._native_kernel import native_kernel_runs_on, native_negative_binomial_terms
+from ._native_kernel import (
+    native_kernel_runs_on,
+    native_negative_binomial_grid_terms,
+    native_negative_binomial_terms,
+)
 
 #: The observation models a feature can have.
 LIKELIHOODS: tuple[str, ...] = ("zinb", "nb", "poisson", "gaussian", "bernoulli")
@@ -267,10 +271,7 @@ class _NegativeBinomialLogLikelihood(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, log_mean, log_theta, zi_logits, weights):
-        if native_kernel_runs_on(log_mean):
-            outputs = native_negative_binomial_terms(x, log_mean, log_theta, zi_logits, weights)
-        else:
-            outputs = _negative_binomial_derivatives(x, log_mean, log_theta, zi_logits, weights)
+        outputs = _negative_binomial_outputs(x, log_mean, log_theta, zi_logits, weights)
         cell_terms, d_log_mean, d_log_theta, d_pi, terms = outputs
         ctx.save_for_backward(
             d_log_mean, d_log_theta, d_pi, terms if ctx.needs_input_grad[4] else None
@@ -343,14 +344,143 @@ def _negative_binomial_derivatives(
     d_theta = torch.where(positive, theta_s, zero_d_theta)
     cell_terms = terms.reshape(n_cells, -1) @ weights.reshape(-1)
     d_log_theta = -_weighted(d_theta, weights) - (d_u * weights).sum(-1)
-    # family-independent: lgamma(x + theta) - lgamma(theta) - lgamma(x + 1), 0 at x = 0
     gene_theta = theta[:, 0]
-    shifted_counts = x + gene_theta
-    independent = torch.lgamma(shifted_counts) - torch.lgamma(gene_theta) - torch.lgamma(x + 1)
-    cell_terms = cell_terms + independent.sum(1)
-    d_log_theta += gene_theta * (torch.digamma(shifted_counts) - torch.digamma(gene_theta))
-    if zi_logits is not None:  # -softplus(-pi) - pi [x > 0]
-        positive = positive[..., 0].to(x.dtype)
-        cell_terms = cell_terms - (softplus(-zi_logits) + zi_logits * positive).sum(1)
-        d_pi += torch.sigmoid(-zi_logits) - positive
+    cell_terms = cell_terms + _family_independent_terms(x, gene_theta, zi_logits).sum(1)
+    d_log_theta += gene_theta * (torch.digamma(x + gene_theta) - torch.digamma(gene_theta))
+    if zi_logits is not None:
+        d_pi += torch.sigmoid(-zi_logits) - positive[..., 0].to(x.dtype)
     return cell_terms, d_u.mul_(weights), d_log_theta, d_pi, terms
+
+
+def _negative_binomial_outputs(
+    x: torch.Tensor,
+    log_mean: torch.Tensor,
+    log_theta: torch.Tensor,
+    zi_logits: torch.Tensor | None,
+    weights: torch.Tensor,
+) -> tuple[torch.Tensor | None, ...]:
+    """:func:`_negative_binomial_derivatives`, by the compiled kernel where it runs."""
+    if native_kernel_runs_on(log_mean):
+        return native_negative_binomial_terms(x, log_mean, log_theta, zi_logits, weights)
+    return _negative_binomial_derivatives(x, log_mean, log_theta, zi_logits, weights)
+
+
+def _family_independent_terms(
+    x: torch.Tensor, theta: torch.Tensor, zi_logits: torch.Tensor | None
+) -> torch.Tensor:
+    """The terms of the NB / ZINB ``log p(x_ij | k)`` that no family changes, ``(N, d)``:
+    ``lgamma(x + theta) - lgamma(theta) - lgamma(x + 1)`` (0 at ``x = 0``) and, under ZINB,
+    ``-softplus(-pi) - pi [x > 0]``, for counts ``x`` ``(N, d)``, ``theta`` ``(d,)`` and
+    zero-inflation logits ``(N, d)`` or ``(d,)`` (``None``: NB)."""
+    terms = torch.lgamma(x + theta) - torch.lgamma(theta) - torch.lgamma(x + 1)
+    if zi_logits is None:
+        return terms
+    return terms - softplus(-zi_logits) - zi_logits * (x > 0).to(x.dtype)
+
+
+def count_family_log_likelihood(
+    x: torch.Tensor,
+    likelihood: str,
+    *,
+    log_mean: torch.Tensor,
+    theta: torch.Tensor,
+    zi_logits: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``log p(x_ij | family k)`` ``(N, d, K)`` of the negative binomial or ZINB, by the fused
+    path: :func:`family_log_likelihood`'s values from the family-dependent terms of
+    :func:`cell_log_likelihood` and the family-independent ones, with the exact form described
+    there (no ``eps`` in the logarithms). No gradients.
+
+    Parameters
+    ----------
+    x
+        Counts, ``(N, d)``.
+    likelihood
+        ``"nb"`` or ``"zinb"``.
+    log_mean
+        Log count means per family, ``(N, d, K)``.
+    theta
+        Inverse dispersions, ``(d,)``.
+    zi_logits
+        Zero-inflation logits, ``(N, d)`` (``"zinb"``).
+    """
+    check_likelihood(likelihood, ("nb", "zinb"))
+    zi_logits = zi_logits if likelihood == "zinb" else None
+    with torch.no_grad():
+        log_theta = torch.log(theta)
+        weights = x.new_ones(log_mean.shape[1:]) / log_mean.shape[-1]  # any weights: t is kept
+        terms = _negative_binomial_outputs(x, log_mean, log_theta, zi_logits, weights)[4]
+        return terms + _family_independent_terms(x, theta, zi_logits)[..., None]
+
+
+def grid_count_log_likelihood(
+    x: torch.Tensor,
+    likelihood: str,
+    weights: torch.Tensor | None,
+    *,
+    curves: torch.Tensor,
+    points: torch.Tensor,
+    library: torch.Tensor,
+    offsets: torch.Tensor | None,
+    theta: torch.Tensor,
+    zi_logits: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """:func:`cell_log_likelihood` of each cell at chosen points of a grid of latent times, for
+    the negative binomial and ZINB with one zero-inflation probability per gene. No gradients.
+
+    The log mean of cell ``i`` at its point ``w`` is ``curves[points[i, w]] + offsets[i] +
+    library[i, w]``. The compiled kernel (where it runs) evaluates only the family-dependent
+    terms at each point, from the curves themselves, and adds the family-independent ones once
+    per cell; elsewhere the cells' rows are repeated for their points and taken through
+    :func:`cell_log_likelihood`.
+
+    Parameters
+    ----------
+    x
+        Counts, ``(N, d)``.
+    likelihood
+        ``"nb"`` or ``"zinb"``.
+    weights
+        Family weights ``(d, K)``; ``None`` where ``K = 1``.
+    curves
+        Link-scale curves on the grid, ``(G, K, d)``.
+    points
+        Indices into the grid ``(N, W)``.
+    library
+        Each cell's log library size at each of its points, ``(N, W)``.
+    offsets
+        Each cell's link offsets (its batch's), ``(N, d)``, or ``None``.
+    theta
+        Inverse dispersions, ``(d,)``.
+    zi_logits
+        Zero-inflation logits, one per gene ``(d,)`` (``"zinb"``).
+
+    Returns
+    -------
+    torch.Tensor
+        ``sum_jk w_jk log p(x_ij | z = z_g, k)`` at each cell's points, ``(N, W)``.
+    """
+    check_likelihood(likelihood, ("nb", "zinb"))
+    zi_logits = zi_logits if likelihood == "zinb" else None
+    n_cells, n_points = points.shape
+    if weights is None:
+        weights = x.new_ones(curves.shape[2], 1)
+    with torch.no_grad():
+        log_theta = torch.log(theta)
+        if native_kernel_runs_on(curves):
+            shift = -log_theta if offsets is None else offsets - log_theta
+            terms = native_negative_binomial_grid_terms(
+                x, curves, points, shift.expand_as(x), library, log_theta, zi_logits, weights
+            )
+            return terms + _family_independent_terms(x, theta, zi_logits).sum(1, keepdim=True)
+        log_mean = curves.index_select(0, points.reshape(-1)).transpose(1, 2)  # (N W, d, K)
+        if offsets is not None:
+            log_mean = log_mean + offsets.repeat_interleave(n_points, 0)[..., None]
+        log_mean = log_mean + library.reshape(-1, 1, 1)
+        if zi_logits is not None:
+            zi_logits = zi_logits.expand(n_cells * n_points, -1)
+        repeated = x.repeat_interleave(n_points, 0)
+        per_point = _NegativeBinomialLogLikelihood.apply(
+            repeated, log_mean, log_theta, zi_logits, weights
+        )
+        return per_point.reshape(n_cells, n_points)

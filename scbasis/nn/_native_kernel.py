@@ -4,7 +4,9 @@
   family and every derivative the training step needs, the family-dependent terms in one
   branch-free pass that the C compiler vectorises with glibc's vector ``expf`` / ``logf``
   (libmvec); about 4x faster than the same computation in torch operations on the single-cell
-  benchmark's minibatch (``benchmarks/likelihood_kernel.py``).
+  benchmark's minibatch (``benchmarks/likelihood_kernel.py``); and, for each cell's exact
+  posterior, the family-dependent terms at chosen points of a grid of latent times, straight
+  from the curves on the grid and without derivatives.
 * ``_families_kernel.c``: BasisDeVAE's three families from the decoder's integrals, forward and
   backward (``benchmarks/families_kernel.py``).
 
@@ -101,6 +103,7 @@ def _load() -> ctypes.CDLL | None:
     pointer, size, flag = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     signatures = {
         "negative_binomial_terms": (flag, [*[pointer] * 5, *[size] * 3, flag, *[pointer] * 5]),
+        "negative_binomial_grid_terms": (flag, [*[pointer] * 8, *[size] * 4, flag, pointer]),
         "families_forward": (
             None,
             [*[pointer] * 8, ctypes.c_float, flag, size, size, flag, pointer],
@@ -191,6 +194,67 @@ def native_negative_binomial_terms(
     if status != 0:
         raise MemoryError("The compiled likelihood kernel could not allocate memory.")
     return cell_terms, d_log_mean.transpose(1, 2), d_log_theta, d_pi, terms.transpose(1, 2)
+
+
+def native_negative_binomial_grid_terms(
+    x: torch.Tensor,
+    curves: torch.Tensor,
+    points: torch.Tensor,
+    shift: torch.Tensor,
+    point_shift: torch.Tensor,
+    log_theta: torch.Tensor,
+    zi_logits: torch.Tensor | None,
+    weights: torch.Tensor,
+) -> torch.Tensor:
+    """The family-dependent part of the NB / ZINB log-likelihood along a grid of latent points,
+    without derivatives (``negative_binomial_grid_terms`` in ``_negative_binomial_kernel.c``).
+
+    Parameters
+    ----------
+    x
+        Counts, ``(N, d)``.
+    curves
+        Link-scale curves on the grid, ``(G, K, d)``.
+    points
+        Indices into the grid ``(N, W)``: the points at which each cell is evaluated.
+    shift
+        Each cell's link offsets less ``log theta``, ``(N, d)``.
+    point_shift
+        Each cell's log library size at each of its points, ``(N, W)``.
+    log_theta
+        Log inverse dispersions, ``(d,)``.
+    zi_logits
+        Zero-inflation logits, one per gene ``(d,)``, or ``None`` for the negative binomial.
+    weights
+        Family weights, ``(d, K)``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``sum_jk w_jk t_iwjk`` ``(N, W)``, float32 on the CPU.
+    """
+    kernel = _load()
+    if kernel is None:
+        raise RuntimeError("The compiled kernels are not available on this machine.")
+    inputs = (x, curves, shift, point_shift, log_theta, zi_logits, weights.T)
+    x, curves, shift, point_shift, log_theta, zi_logits, weights = map(_float32, inputs)
+    points = points.detach().to("cpu", torch.int64).contiguous()
+    n_points, n_families, n_genes = curves.shape
+    if int(points.min()) < 0 or int(points.max()) >= n_points:
+        raise IndexError(f"Grid points must lie in [0, {n_points}).")
+    out = torch.empty(points.shape)
+    status = kernel.negative_binomial_grid_terms(
+        *map(_address, (x, curves, points, shift, point_shift, log_theta, zi_logits, weights)),
+        points.shape[0],
+        points.shape[1],
+        n_genes,
+        n_families,
+        torch.get_num_threads(),
+        out.data_ptr(),
+    )
+    if status != 0:
+        raise MemoryError("The compiled likelihood kernel could not allocate memory.")
+    return out
 
 
 def native_families(

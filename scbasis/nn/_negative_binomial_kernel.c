@@ -147,3 +147,55 @@ int negative_binomial_terms(const float *restrict x, const float *restrict log_m
     free(genes);
     return 0;
 }
+
+/*
+ * The family-dependent part of the log-likelihood along a grid of latent points, without
+ * derivatives: out[i, w] = sum_jk w_kj t_iwkj, t the terms above with
+ *   u_iwkj = curves[points[i, w], k, j] + shift[i, j] + point_shift[i, w]
+ * (shift: the cell's offsets less log theta, (N, d); point_shift: the log library size at each
+ * of its points, (N, W)). curves are (G, K, d), points (N, W) indices into G, zi_logits one per
+ * gene (d,) or NULL (NB). The family-independent terms do not depend on the point; the caller
+ * adds them once per cell. Returns 0, or 1 if memory could not be allocated.
+ */
+int negative_binomial_grid_terms(const float *restrict x, const float *restrict curves,
+                                 const int64_t *restrict points, const float *restrict shift,
+                                 const float *restrict point_shift,
+                                 const float *restrict log_theta,
+                                 const float *restrict zi_logits, const float *restrict weights,
+                                 int64_t n_cells, int64_t n_points, int64_t n_genes,
+                                 int64_t n_families, int n_threads, float *restrict out)
+{
+    const int64_t d = n_genes, K = n_families, W = n_points;
+    const int zero_inflated = zi_logits != NULL;
+    float *theta = malloc(sizeof(float) * (size_t)d);
+    if (theta == NULL)
+        return 1;
+    for (int64_t j = 0; j < d; ++j)
+        theta[j] = expf(log_theta[j]);
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+    for (int64_t r = 0; r < n_cells * W; ++r) {
+        const int64_t i = r / W;
+        const float *restrict row_x = x + i * d;
+        const float *restrict row_shift = shift + i * d;
+        const float *restrict row_pi = zero_inflated ? zi_logits : row_x;
+        const float at_point = point_shift[r];
+        float total = 0.f;
+        for (int64_t k = 0; k < K; ++k) {
+            const float *restrict curve = curves + (points[r] * K + k) * d;
+            const float *restrict w = weights + k * d;
+#pragma omp simd reduction(+ : total)
+            for (int64_t j = 0; j < d; ++j) {
+                const float count = row_x[j], u = curve[j] + row_shift[j] + at_point;
+                const float s = positive_part(u) + logf(1.f + expf(-fabsf(u)));
+                const float v = -theta[j] * s - (zero_inflated ? row_pi[j] : 0.f);
+                const float zero_term =
+                    zero_inflated ? positive_part(v) + logf(1.f + expf(-fabsf(v))) : -theta[j] * s;
+                const float t = count > 0.f ? count * u - (theta[j] + count) * s : zero_term;
+                total += w[j] * t;
+            }
+        }
+        out[r] = total;
+    }
+    free(theta);
+    return 0;
+}
