@@ -211,3 +211,23 @@ def test_gpu_benchmark_says_it_needs_a_gpu():
         [sys.executable, str(BENCHMARKS / "gpu.py")], capture_output=True, text=True, timeout=120
     )
     assert result.returncode != 0 and "needs a CUDA GPU" in result.stderr
+
+
+def test_family_fit_prints_every_phase():
+    """``family_fit.py`` at a toy size: every phase of ``fit_families`` timed, the losses shown."""
+    command = [sys.executable, str(BENCHMARKS / "family_fit.py"), "--size", "400x60"]
+    command += ["--epochs", "1", "--family-epochs", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+    rows = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| `")]
+    names = [row[1].strip().strip("`") for row in rows]
+    assert names == [
+        "_pseudotime_mean_std",
+        "_binned_peaks",
+        "_fit_family_curves",
+        "_family_log_likelihood",
+        "family_posterior",
+    ]
+    assert all(float(row[3]) >= 0 for row in rows)  # each timed, none "not run"
+    assert float(rows[2][3]) > 0
+    losses = result.stdout.split("family-fit loss per epoch: ")[1]
+    assert len(json.loads(losses)) == 2
