@@ -466,8 +466,8 @@ def grid_count_log_likelihood(
     if weights is None:
         weights = x.new_ones(curves.shape[2], 1)
     with torch.no_grad():
-        log_theta = torch.log(theta)
         if native_kernel_runs_on(curves):
+            log_theta = torch.log(theta)
             shift = -log_theta if offsets is None else offsets - log_theta
             terms = native_negative_binomial_grid_terms(
                 x, curves, points, shift.expand_as(x), library, log_theta, zi_logits, weights
@@ -480,7 +480,7 @@ def grid_count_log_likelihood(
         if zi_logits is not None:
             zi_logits = zi_logits.expand(n_cells * n_points, -1)
         repeated = x.repeat_interleave(n_points, 0)
-        per_point = _NegativeBinomialLogLikelihood.apply(
-            repeated, log_mean, log_theta, zi_logits, weights
+        per_point = cell_log_likelihood(
+            repeated, likelihood, weights, log_mean=log_mean, theta=theta, zi_logits=zi_logits
         )
         return per_point.reshape(n_cells, n_points)
