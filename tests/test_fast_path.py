@@ -246,6 +246,25 @@ def test_grid_count_log_likelihood_matches_the_cells_likelihood_at_each_point(
         torch.testing.assert_close(got[:, w].double(), expected, rtol=1e-5, atol=1e-3)
 
 
+@pytest.mark.skipif(native_kernel_lacks is not None, reason=f"no kernel: {native_kernel_lacks}")
+def test_grid_kernel_refuses_points_off_the_grid():
+    x = torch.ones(2, 3)
+    inputs = {"curves": torch.zeros(4, 1, 3), "library": torch.zeros(2, 2), "offsets": None}
+    inputs |= {"theta": torch.ones(3), "zi_logits": torch.zeros(3)}
+    for bad in (4, -1):
+        points = torch.tensor([[0, 1], [2, bad]])
+        with pytest.raises(IndexError, match=r"Grid points must lie in \[0, 4\)"):
+            grid_count_log_likelihood(x, "zinb", None, points=points, **inputs)
+    empty = grid_count_log_likelihood(
+        x[:0],
+        "zinb",
+        None,
+        points=torch.zeros(0, 2).long(),
+        **{**inputs, "library": torch.zeros(0, 2)},
+    )
+    assert empty.shape == (0, 2)
+
+
 @pytest.mark.parametrize("likelihood", ["nb", "zinb"])
 def test_fused_and_reference_modules_agree_along_the_grid(likelihood):
     """The posterior's grid likelihood and the family fit's log-likelihoods, with batch

@@ -240,7 +240,7 @@ def native_negative_binomial_grid_terms(
     x, curves, shift, point_shift, log_theta, zi_logits, weights = map(_float32, inputs)
     points = points.detach().to("cpu", torch.int64).contiguous()
     n_points, n_families, n_genes = curves.shape
-    if int(points.min()) < 0 or int(points.max()) >= n_points:
+    if points.numel() and (int(points.min()) < 0 or int(points.max()) >= n_points):
         raise IndexError(f"Grid points must lie in [0, {n_points}).")
     out = torch.empty(points.shape)
     status = kernel.negative_binomial_grid_terms(
