@@ -46,6 +46,14 @@ class ObservationMixin:
             trend = self.library_trend(self.data_range.normalise(z[:, 0]))
             return trend - self.library_trend.mean_log_total
 
+    def cell_offsets(self, batch_index: torch.Tensor | None) -> torch.Tensor | None:
+        """Each cell's batch offsets on the link scale, ``(N, d)``, for its batch ``(N, 1)``;
+        ``None`` without batches or without ``batch_index``."""
+        offsets = self.batch_offsets
+        if offsets is None or batch_index is None:
+            return None
+        return offsets[batch_index[:, 0].long()]
+
     def observation_parameters(
         self,
         link: torch.Tensor,
@@ -64,9 +72,9 @@ class ObservationMixin:
             ``theta`` ``(d,)``, ``zi_logits`` ``(..., N, d)`` (one value per gene), ``scale``
             ``(d,)`` where they apply.
         """
-        offsets = self.batch_offsets
-        if offsets is not None and batch_index is not None:
-            link = link + offsets[batch_index[:, 0].long()][..., None]
+        offsets = self.cell_offsets(batch_index)
+        if offsets is not None:
+            link = link + offsets[..., None]
         outputs: dict[str, torch.Tensor] = {}
         if self.is_count_model:
             outputs["log_mean"] = link + library[..., None]
@@ -243,9 +251,6 @@ class ObservationMixin:
         n_cells, n_points = points.shape
         observed = self.observed_log_library(x, size_factor)  # (N, 1)
         if self._fused_negative_binomial:
-            offsets = None
-            if self.batch_offsets is not None and batch_index is not None:
-                offsets = self.batch_offsets[batch_index[:, 0].long()]  # (N, d)
             return grid_count_log_likelihood(
                 x,
                 self.likelihood,
@@ -253,9 +258,9 @@ class ObservationMixin:
                 curves=links,
                 points=points,
                 library=observed - correction[points],
-                offsets=offsets,
+                offsets=self.cell_offsets(batch_index),
                 theta=torch.exp(self.log_theta),
-                zi_logits=self.zi_logits if self.likelihood == "zinb" else None,
+                zi_logits=getattr(self, "zi_logits", None),
             )
         flat = points.reshape(-1)
         link = links.index_select(0, flat).transpose(1, 2)  # (N * W, d, K'), cell-major
