@@ -188,8 +188,7 @@ def _read_into(descriptor: int, buffer: memoryview, offset: int) -> None:
 def _row_selection(index, n_rows: int) -> np.ndarray | None:
     """Positions ``(n,)`` of a selection of whole rows given as integers, else ``None``."""
     if isinstance(index, tuple):
-        whole_rows = isinstance(index[-1], slice) and index[-1] == slice(None)
-        if len(index) != 2 or not whole_rows:
+        if len(index) != 2 or not (isinstance(index[1], slice) and index[1] == slice(None)):
             return None
         index = index[0]
     if isinstance(index, slice) or np.isscalar(index):
