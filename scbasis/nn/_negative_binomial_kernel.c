@@ -26,7 +26,6 @@
  * OpenMP thread pool of the libgomp.so.1 that PyTorch's wheels load, so its threads do not
  * compete with PyTorch's. Returns 0, or 1 if memory could not be allocated.
  */
-#define _GNU_SOURCE /* lgammaf_r, the thread-safe lgammaf */
 #include <math.h>
 
 /* glibc's libmvec vector variants of expf and logf, which <math.h> declares only under
@@ -43,16 +42,38 @@ static inline float positive_part(float a) { return a > 0.f ? a : 0.f; }
 #include <stdint.h>
 #include <stdlib.h>
 
-/* The digamma function for x > 0: recurrence up to x >= 6, then the asymptotic series. */
-static float digamma(float x)
+/*
+ * lgamma(z) and digamma(z) for z > 0 without branches, so that loops over them vectorise: for
+ * z < 6 the recurrences lgamma(z) = lgamma(z + 6) - log(z (z + 1) ... (z + 5)) and digamma(z) =
+ * digamma(z + 6) - sum_m 1 / (z + m) take the argument to w >= 6, where the asymptotic series
+ * (Stirling's, to w^-7) are accurate to float precision.
+ */
+#pragma omp declare simd notinbranch
+static inline float log_gamma(float z)
 {
-    float shift = 0.f;
-    for (; x < 6.f; x += 1.f)
-        shift -= 1.f / x;
-    const float f = 1.f / (x * x);
+    const int small = z < 6.f;
+    const float product = z * (z + 1.f) * (z + 2.f) * (z + 3.f) * (z + 4.f) * (z + 5.f);
+    const float w = small ? z + 6.f : z;
+    const float r = 1.f / w, r2 = r * r;
+    const float series = r * (1.f / 12 - r2 * (1.f / 360 - r2 * (1.f / 1260 - r2 / 1680)));
+    return (w - 0.5f) * logf(w) - w + 0.918938533f + series - (small ? logf(product) : 0.f);
+}
+
+#pragma omp declare simd notinbranch
+static inline float digamma(float z)
+{
+    /* sum_m 1 / (z + m), m = 0..5, as q' / q with q the product of the (z + m) */
+    float q = 1.f, dq = 0.f;
+    for (int m = 0; m < 6; ++m) {
+        dq = dq * (z + (float)m) + q;
+        q *= z + (float)m;
+    }
+    const int small = z < 6.f;
+    const float w = small ? z + 6.f : z;
+    const float f = 1.f / (w * w);
     const float series =
         f * (1.f / 12 - f * (1.f / 120 - f * (1.f / 252 - f * (1.f / 240 - f / 132))));
-    return shift + logf(x) - 0.5f / x - series;
+    return logf(w) - 0.5f / w - series - (small ? dq / q : 0.f);
 }
 
 int negative_binomial_terms(const float *restrict x, const float *restrict log_mean,
@@ -69,10 +90,10 @@ int negative_binomial_terms(const float *restrict x, const float *restrict log_m
     if (genes == NULL)
         return 1;
     float *theta = genes, *lgamma_theta = genes + d, *digamma_theta = genes + 2 * d;
+#pragma omp simd
     for (int64_t j = 0; j < d; ++j) {
-        int sign;
         theta[j] = expf(log_theta[j]);
-        lgamma_theta[j] = lgammaf_r(theta[j], &sign);
+        lgamma_theta[j] = log_gamma(theta[j]);
         digamma_theta[j] = digamma(theta[j]);
     }
 #pragma omp parallel for num_threads(n_threads) schedule(static)
@@ -133,15 +154,17 @@ int negative_binomial_terms(const float *restrict x, const float *restrict log_m
             total += gate_total;
         }
         /* lgamma(x + theta) - lgamma(theta) - lgamma(x + 1), zero at x = 0 */
+        float gamma_total = 0.f;
+#pragma omp simd reduction(+ : gamma_total)
         for (int64_t j = 0; j < d; ++j) {
-            const float count = row_x[j];
-            if (count > 0.f) {
-                int sign;
-                total += lgammaf_r(count + theta[j], &sign) - lgamma_theta[j] -
-                         lgammaf_r(count + 1.f, &sign);
-                row_d_log_theta[j] += theta[j] * (digamma(count + theta[j]) - digamma_theta[j]);
-            }
+            const float count = row_x[j], shifted = count + theta[j];
+            const int positive = count > 0.f;
+            const float term = log_gamma(shifted) - lgamma_theta[j] - log_gamma(count + 1.f);
+            const float d_term = theta[j] * (digamma(shifted) - digamma_theta[j]);
+            gamma_total += positive ? term : 0.f;
+            row_d_log_theta[j] += positive ? d_term : 0.f;
         }
+        total += gamma_total;
         cell_terms[i] = total;
     }
     free(genes);
