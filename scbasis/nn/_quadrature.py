@@ -183,10 +183,8 @@ class ChebyshevQuadrature(QuadratureRule):
         integrals, moments, excess = _chebyshev_level(self, integrand, z, frame, moment_columns)
         if self.tolerance is None or not self.refinements:
             return integrals, moments
-        n_moments = moments.shape[1]
-        moment_start = moment_columns.indices(integrals.shape[1])[0]
         candidates = None  # columns evaluated by the previous level; None: all of them
-        demand = []
+        demand, levels = [], []
         for depth, rule in enumerate(self.refinements):
             unresolved = (excess > self.tolerance).sum()  # excess carries no gradient
             demand.append(unresolved)
@@ -198,22 +196,48 @@ class ChebyshevQuadrature(QuadratureRule):
                 break
             chosen = torch.topk(excess, n_refined, sorted=False).indices
             refined = chosen if candidates is None else candidates[chosen]
-            refined_integrals, refined_moments, excess = _chebyshev_level(
+            level_integrals, level_moments, excess = _chebyshev_level(
                 rule, integrand, z, frame, slice(None), refined
             )
-            # in place: the products' backward passes do not need their outputs
-            integrals.index_copy_(1, refined, refined_integrals)
-            # the refined columns' moments, each to its place among the moment columns; the
-            # columns outside them go to an extra column that is dropped
-            place = refined - moment_start
-            place = torch.where((place >= 0) & (place < n_moments), place, n_moments)
-            moments = torch.nn.functional.pad(moments, (0, 1))
-            moments = moments.index_copy(1, place, refined_moments)[:, :n_moments]
+            levels.append((chosen, level_integrals, level_moments))
             candidates = refined
+        if levels:
+            integrals, moments = _replace_refined(integrals, moments, moment_columns, levels)
         if self.training:
             demand += [demand[-1].new_zeros(())] * (len(self.refinements) - len(demand))
             self.capacity.record(torch.stack(demand))
         return integrals, moments
+
+
+def _replace_refined(
+    integrals: torch.Tensor,
+    moments: torch.Tensor,
+    moment_columns: slice,
+    levels: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The integrals ``(N, C)`` and moments ``(N, C_m)`` of the first level with each refined
+    column's values from the last level that evaluated it.
+
+    ``levels`` holds, per refinement level, the positions of its columns among the previous
+    level's columns (for the first level, among all columns), its integrals and its moments of
+    every column it evaluated, ``(N, C_l)`` each. Each level's values replace the previous
+    level's in that level's narrower arrays, so that only one write per output spans every
+    column (and only one copy of its gradient in the backward pass).
+    """
+    refined, refined_integrals, refined_moments = levels[-1]
+    for depth in range(len(levels) - 1, 0, -1):
+        refined, level_integrals, level_moments = levels[depth - 1]
+        refined_integrals = level_integrals.index_copy(1, levels[depth][0], refined_integrals)
+        refined_moments = level_moments.index_copy(1, levels[depth][0], refined_moments)
+    # in place: the products' backward passes do not need their outputs
+    integrals.index_copy_(1, refined, refined_integrals)
+    # each refined column's moment to its place among the moment columns; the columns outside
+    # them go to an extra column that is dropped
+    n_moments = moments.shape[1]
+    place = refined - moment_columns.indices(integrals.shape[1])[0]
+    place = torch.where((place >= 0) & (place < n_moments), place, n_moments)
+    moments = torch.nn.functional.pad(moments, (0, 1))
+    return integrals, moments.index_copy(1, place, refined_moments)[:, :n_moments]
 
 
 #: Trailing Chebyshev coefficients of ``p`` that estimate the surrogate's error.
