@@ -224,11 +224,13 @@ def _replace_refined(
     level's in that level's narrower arrays, so that only one write per output spans every
     column (and only one copy of its gradient in the backward pass).
     """
-    refined, refined_integrals, refined_moments = levels[-1]
+    _, refined_integrals, refined_moments = levels[-1]
     for depth in range(len(levels) - 1, 0, -1):
-        refined, level_integrals, level_moments = levels[depth - 1]
-        refined_integrals = level_integrals.index_copy(1, levels[depth][0], refined_integrals)
-        refined_moments = level_moments.index_copy(1, levels[depth][0], refined_moments)
+        chosen = levels[depth][0]
+        _, level_integrals, level_moments = levels[depth - 1]
+        refined_integrals = level_integrals.index_copy(1, chosen, refined_integrals)
+        refined_moments = level_moments.index_copy(1, chosen, refined_moments)
+    refined = levels[0][0]  # the first level's columns, among all columns
     # in place: the products' backward passes do not need their outputs
     integrals.index_copy_(1, refined, refined_integrals)
     # each refined column's moment to its place among the moment columns; the columns outside
