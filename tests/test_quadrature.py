@@ -105,10 +105,42 @@ def test_chebyshev_training_steps_refine_as_many_columns_as_recent_steps_needed(
     assert rule.capacity.columns == [64, 0, 0]  # one column needed 96 nodes
     for _ in range(3):  # one more level per step
         integrals, moments = rule(_integrand, z, slice(2, 4))
-    # the refined levels evaluate all 4 columns (capacity 64): as accurate as in evaluation
+    # each refined level evaluates the column with the largest error estimate (the bound on
+    # a training step's refinement, 4 / 4^l of the 4 columns, rounded up): as in evaluation
     np.testing.assert_allclose(integrals.numpy(), exact.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(moments.numpy(), exact_moments.numpy(), rtol=1e-10, atol=1e-12)
     assert np.all(_relative_error(integrals.numpy(), _antiderivative(Z)) < 1e-6)
+
+
+def test_chebyshev_training_refinement_is_bounded_and_refines_the_worst_columns_first():
+    # 16 columns too sharp for 48 nodes (poles at +-i / width): in a training step, refinement
+    # level l evaluates at most 16 / 4^l columns, those with the largest error estimates
+    widths = torch.linspace(8.0, 23.0, 16, dtype=torch.float64)
+    requested = []
+
+    def integrand(t: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
+        chosen = widths if columns is None else widths[columns]
+        requested.append(chosen.tolist())
+        return 1 / (1 + (chosen * t[:, None]) ** 2)
+
+    z = torch.as_tensor(Z)
+    rule = ChebyshevQuadrature(48).double()
+    for _ in range(4):  # the capacities follow the counts, one more level per step
+        requested.clear()
+        integrals, _ = rule(integrand, z)
+    assert rule.capacity.columns[0] >= 16  # every column needed refining
+    assert [len(columns) for columns in requested] == [16, 4, 1, 1]
+    assert sorted(requested[1]) == widths[12:].tolist() and requested[2] == requested[3] == [23.0]
+    requested.clear()
+    exact, _ = ChebyshevQuadrature(48).double().eval()(integrand, z)
+    assert [len(columns) for columns in requested] == [16, 16, 16, 16]  # no bound
+    unrefined, _ = ChebyshevQuadrature(48, tolerance=None).double()(integrand, z)
+    np.testing.assert_allclose(integrals[:, 15].numpy(), exact[:, 15].numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(integrals[:, :12].numpy(), unrefined[:, :12].numpy())
+    assert (
+        np.abs(integrals[:, 12:15] - exact[:, 12:15]).max()
+        < np.abs(unrefined[:, 12:15] - exact[:, 12:15]).max()
+    )
 
 
 def test_refinement_capacity_follows_the_demand_and_rarely_changes():

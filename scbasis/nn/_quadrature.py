@@ -129,8 +129,13 @@ class ChebyshevQuadrature(QuadratureRule):
     columns fixed beforehand, those with the largest error estimates, and the counts of this
     step set the numbers of later steps (:class:`RefinementCapacity`). A training step
     therefore makes no host synchronisation on a GPU and its shapes change only when the demand
-    does; the refinement's work still follows the demand, which grows as training sharpens the
-    network.
+    does. The refinement's work follows the demand, which grows as training sharpens the
+    network, up to a bound: in a training step, level ``l`` (``2^l M`` nodes) evaluates at most
+    ``C / 4^l`` of the ``C`` columns, so that each level's work (its products of size
+    ``(2^l M)^2`` per column) is at most that of the first evaluation of every column. Where
+    more columns exceed the tolerance, those with the largest estimates are refined and the
+    rest keep the previous level's values, which are still non-negative surrogates; evaluation
+    mode (every getter) has no bound.
 
     Parameters
     ----------
@@ -183,13 +188,15 @@ class ChebyshevQuadrature(QuadratureRule):
         integrals, moments, excess = _chebyshev_level(self, integrand, z, frame, moment_columns)
         if self.tolerance is None or not self.refinements:
             return integrals, moments
+        n_columns = excess.numel()
         candidates = None  # columns evaluated by the previous level; None: all of them
         demand, levels = [], []
         for depth, rule in enumerate(self.refinements):
             unresolved = (excess > self.tolerance).sum()  # excess carries no gradient
             demand.append(unresolved)
             if self.training:
-                n_refined = min(self.capacity.columns[depth], excess.numel())
+                budget = math.ceil(n_columns / _REFINEMENT_BUDGET_RATIO ** (depth + 1))
+                n_refined = min(self.capacity.columns[depth], excess.numel(), budget)
             else:
                 n_refined = int(unresolved)
             if n_refined == 0:
@@ -248,6 +255,8 @@ _TAIL = 4
 _CAPACITY_STEP = 64
 _CAPACITY_HEADROOM = 1.25
 _MAX_PENDING = 8  # steps' counts on their way to the host at once
+#: A training step's refinement level ``l`` evaluates at most ``C / ratio^l`` of ``C`` columns.
+_REFINEMENT_BUDGET_RATIO = 4
 
 
 class RefinementCapacity:
