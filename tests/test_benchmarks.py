@@ -231,3 +231,18 @@ def test_family_fit_prints_every_phase():
     assert float(rows[2][3]) > 0
     losses = result.stdout.split("family-fit loss per epoch: ")[1]
     assert len(json.loads(losses)) == 2
+
+
+def test_refinement_bound_times_every_variant():
+    """``refinement_bound.py`` at a toy size: the sharpened network needs every refinement
+    level, and each variant is timed."""
+    command = [sys.executable, str(BENCHMARKS / "refinement_bound.py"), "--size", "400x60"]
+    command += ["--epochs", "1", "--sharpen", "100", "--steps", "2", "--repeats", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+    bound = json.loads(result.stdout.split("bound per level ")[1].split(";")[0])
+    assert bound == [45, 12, 3]  # 180 outputs / 4^l, rounded up
+    rows = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert [row[1].strip() for row in rows[1:]] == ["no bound", "bound", "fixed nodes"]
+    capacities = {row[1].strip(): json.loads(row[2]) for row in rows[1:]}
+    assert capacities["no bound"][2] > 0 and capacities["fixed nodes"] == [0, 0, 0]
+    assert all(float(row[3]) > 0 for row in rows[1:])
