@@ -132,10 +132,10 @@ class ChebyshevQuadrature(QuadratureRule):
     does. The refinement's work follows the demand, which grows as training sharpens the
     network, up to a bound: in a training step, level ``l`` (``2^l M`` nodes) evaluates at most
     ``C / 4^l`` of the ``C`` columns, so that each level's work (its products of size
-    ``(2^l M)^2`` per column) is at most that of the first evaluation of every column. Where
-    more columns exceed the tolerance, those with the largest estimates are refined and the
-    rest keep the previous level's values, which are still non-negative surrogates; evaluation
-    mode (every getter) has no bound.
+    ``(2^l M)^2`` per column) is at most about that of the first evaluation of every column.
+    Where more columns exceed the tolerance, those with the largest estimates are refined and
+    the rest keep the previous level's values, which are still non-negative surrogates;
+    evaluation mode (every getter) has no bound.
 
     Parameters
     ----------
