@@ -79,12 +79,16 @@ def main(argv: list[str] | None = None) -> None:
         optimizer.step()
 
     default_ratio = _quadrature._REFINEMENT_BUDGET_RATIO
+
+    def select(ratio: int | None, tolerance: float | None) -> None:
+        _quadrature._REFINEMENT_BUDGET_RATIO = ratio or default_ratio
+        rule.tolerance = tolerance
+
     capacities: dict[str, list[int]] = {}
     milliseconds: dict[str, list[float]] = {name: [] for name, _, _ in VARIANTS}
     with KeptHeap():
         for name, ratio, tolerance in VARIANTS:  # the capacities settle in a few steps
-            _quadrature._REFINEMENT_BUDGET_RATIO = ratio or default_ratio
-            rule.tolerance = tolerance
+            select(ratio, tolerance)
             rule.capacity = _quadrature.RefinementCapacity(len(rule.refinements))
             for _ in range(4):
                 for x in batches[:3]:
@@ -92,8 +96,7 @@ def main(argv: list[str] | None = None) -> None:
             capacities[name] = list(rule.capacity.columns)
         for _ in range(args.repeats):
             for name, ratio, tolerance in VARIANTS:
-                _quadrature._REFINEMENT_BUDGET_RATIO = ratio or default_ratio
-                rule.tolerance = tolerance
+                select(ratio, tolerance)
                 rule.capacity.columns = list(capacities[name])
                 start = time.perf_counter()
                 for x in batches:
