@@ -118,6 +118,9 @@ def test_count_means_scale_with_library_size():
     """Doubling a cell's counts doubles its library and every family's mean."""
     torch.manual_seed(0)
     module = BasisDeVAEModule(5, n_hidden=4, likelihood="nb").double()
+    with torch.no_grad():  # a different most probable family for neighbouring genes
+        module.clustering.logits.copy_(torch.eye(3, dtype=torch.float64)[[2, 0, 1, 2, 1]])
+        module.decoder.weights_raw.normal_()
     z = torch.tensor([[0.3], [0.3]], dtype=torch.float64)
     library = torch.log(torch.tensor([[1000.0], [2000.0]], dtype=torch.float64))
     outputs = module.generative(z, library)
@@ -125,5 +128,10 @@ def test_count_means_scale_with_library_size():
     torch.testing.assert_close(mean[1], 2 * mean[0])
     px = outputs[MODULE_KEYS.PX_KEY]  # each gene under its most probable family
     best = module.phi.argmax(1)
+    assert best.tolist() == [2, 0, 1, 2, 1]
     torch.testing.assert_close(px.mu, mean[:, torch.arange(5), best])
     torch.testing.assert_close(px.scale, px.mu / torch.exp(library))
+    # with a leading sample axis
+    samples = module.generative(torch.stack([z, z + 0.2]), library.expand(2, -1, -1))
+    sample_mean = module.mean(samples[SCBASIS_MODULE_KEYS.PX_FAMILIES_KEY])
+    torch.testing.assert_close(samples[MODULE_KEYS.PX_KEY].mu, sample_mean[..., range(5), best])

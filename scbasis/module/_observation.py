@@ -118,12 +118,19 @@ class ObservationMixin:
             normalised expression (``get_normalized("scale")``) is the mean per unit of it.
         """
         phi = self.phi
+        if phi is not None:
+            # position of (family k_j, feature j) in a row of family-major (K, d) values
+            n_features = phi.shape[0]
+            family = phi.detach().argmax(dim=1)
+            flat_index = family * n_features + torch.arange(n_features, device=phi.device)
 
         def pick(values: torch.Tensor) -> torch.Tensor:
             if phi is None:
                 return values[..., 0]
-            index = phi.detach().argmax(dim=1).view(-1, 1).expand(*values.shape[:-1], 1)
-            return torch.gather(values, -1, index)[..., 0]
+            # the decoders' (..., N, d, K) are views of family-major (..., N, K, d) arrays, read
+            # in place (any other layout is copied)
+            family_major = values.transpose(-1, -2).reshape(*values.shape[:-2], -1)
+            return family_major.index_select(-1, flat_index)
 
         chosen = {k: v for k, v in parameters.items() if k in _DISTRIBUTION_PARAMETERS}
         for per_family in ("mean", "logits"):
