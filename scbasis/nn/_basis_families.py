@@ -165,8 +165,9 @@ class BasisFamilyDecoder(nn.Module):
         """
         weights = self.weights
         n_families = weights.shape[1]
-        anchors = (self.basis(self.anchors.to(u.dtype)) @ weights.flatten(1)).view(
-            3, n_families, -1
+        peak = self.peak
+        anchors, at_peak = _FamilySums.apply(
+            weights, self.basis(self.anchors.to(u.dtype)), self.basis(peak)
         )
         reference, start, end = anchors.unbind(0)  # F_k(1/2), F_k(0), F_k(1): (K, d) each
         level = self.level.T  # (K, d)
@@ -188,13 +189,79 @@ class BasisFamilyDecoder(nn.Module):
             offsets.append((level[3] - flat_slope * reference[3])[None])
         scaled = (weights * torch.cat(slopes)).flatten(1)  # (B, K d)
         lines = torch.addmm(torch.cat(offsets).flatten(), self.basis(u), scaled)
-        parts = lines.view(u.shape[0], n_families, -1).split([2, 1, n_families - 3], dim=1)
         # transient: level - s |F_3(u) - F_3(u0)|, s = s_L before the peak and s_R after it
-        peak = self.peak
-        at_peak = (self.basis(peak) * weights[:, 2].T).sum(1)  # F_3(u0)
         rise = self._least_change_scale(at_peak - start[2])
         fall = self._least_change_scale(end[2] - at_peak)
-        before_peak = (u[:, None] < peak)[:, None]  # (N, 1, d)
-        distance = parts[1] - at_peak  # F_3(u) - F_3(u0): < 0 before the peak, > 0 after
-        transient = level[2] - distance * torch.where(before_peak, -rise, fall)
-        return torch.cat([parts[0], transient, parts[2]], dim=1).transpose(1, 2)
+        before_peak = u[:, None] < peak  # (N, d)
+        curves = _FoldedTransient.apply(lines, before_peak, at_peak, rise, fall, level[2])
+        return curves.view(u.shape[0], n_families, -1).transpose(1, 2)
+
+
+class _FamilySums(torch.autograd.Function):
+    """The families' functions ``F_k`` at the anchors and the transient's ``F_3`` at its peak.
+
+    Inputs: the weights ``W`` ``(B, K, d)``, the basis at the anchors ``(A, B)`` and at each
+    gene's peak ``(d, B)``. Outputs: ``F_k(anchor_a) = sum_b S_b(anchor_a) W_bkj``
+    ``(A, K, d)`` and ``F_3(u0_j) = sum_b S_b(u0_j) W_b3j`` ``(d,)``. One autograd node, so that
+    the weights' gradient is one dense product with the transient's part added in place
+    (autograd would write a zero-filled ``(B, K, d)`` gradient for the transient's slice and add
+    it to the anchors').
+    """
+
+    @staticmethod
+    def forward(ctx, weights, anchor_values, peak_values):
+        transient = weights[:, 2]  # (B, d)
+        ctx.save_for_backward(weights, anchor_values, peak_values)
+        anchors = (anchor_values @ weights.flatten(1)).view(-1, *weights.shape[1:])
+        return anchors, (transient * peak_values.T).sum(0)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_anchors, grad_at_peak):
+        weights, anchor_values, peak_values = ctx.saved_tensors
+        flat_grad = grad_anchors.flatten(1)  # (A, K d)
+        grad_weights = (anchor_values.T @ flat_grad).view(weights.shape)
+        grad_weights[:, 2].addcmul_(peak_values.T, grad_at_peak)
+        grad_anchor_values = grad_peak_values = None
+        if ctx.needs_input_grad[1]:
+            grad_anchor_values = flat_grad @ weights.flatten(1).T
+        if ctx.needs_input_grad[2]:
+            grad_peak_values = grad_at_peak[:, None] * weights[:, 2].T
+        return grad_weights, grad_anchor_values, grad_peak_values
+
+
+class _FoldedTransient(torch.autograd.Function):
+    """The transient family of the basis decoder's curves, folded at its peak in place.
+
+    Inputs: the curves ``(N, K d)``, family-major, whose transient block (family index 2) holds
+    the unscaled ``F_3(u)``; whether each cell lies before each gene's peak ``(N, d)``;
+    ``F_3(u0)``, the scales ``s_L``, ``s_R`` and the peak level ``p`` ``(d,)``. The transient
+    block is overwritten with ``p - s |F_3(u) - F_3(u0)|`` (``s = s_L`` before the peak, ``s_R``
+    after it) and the curves are returned: the other families are not copied, as
+    ``torch.cat`` would.
+    """
+
+    @staticmethod
+    def forward(ctx, curves, before_peak, at_peak, rise, fall, level):
+        block = curves.view(curves.shape[0], -1, at_peak.shape[0])[:, 2]  # (N, d)
+        distance = block - at_peak  # F_3(u) - F_3(u0): < 0 before the peak, > 0 after
+        slope = torch.where(before_peak, -rise, fall)  # minus the derivative in distance
+        torch.addcmul(level, distance, slope, value=-1, out=block)
+        ctx.mark_dirty(curves)
+        ctx.save_for_backward(before_peak, distance, slope)
+        return curves
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        before_peak, distance, slope = ctx.saved_tensors
+        grad_curves = grad.clone(memory_format=torch.contiguous_format)
+        grad_block = grad_curves.view(grad.shape[0], -1, distance.shape[1])[:, 2]
+        along = grad_block * distance
+        before = torch.where(before_peak, along, 0).sum(0)
+        grad_level = grad_block.sum(0)
+        grad_block.mul_(slope)
+        grad_at_peak = grad_block.sum(0)
+        grad_block.neg_()
+        # d/d s_L = distance before the peak, d/d s_R = -distance after it
+        return grad_curves, None, grad_at_peak, before, before - along.sum(0), grad_level
