@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.nn.functional import softplus
 
+from ._bfloat16_product import affine
 from ._sigmoid_basis import SigmoidBasis
 
 #: Families of the basis decoder, in the order of its curve columns (``"flat"`` optional).
@@ -188,7 +189,7 @@ class BasisFamilyDecoder(nn.Module):
             slopes.append(flat_slope[None])
             offsets.append((level[3] - flat_slope * reference[3])[None])
         scaled = (weights * torch.cat(slopes)).flatten(1)  # (B, K d)
-        lines = torch.addmm(torch.cat(offsets).flatten(), self.basis(u), scaled)
+        lines = affine(torch.cat(offsets).flatten(), self.basis(u), scaled)
         # transient: level - s |F_3(u) - F_3(u0)|, s = s_L before the peak and s_R after it
         rise = self._least_change_scale(at_peak - start[2])
         fall = self._least_change_scale(end[2] - at_peak)
