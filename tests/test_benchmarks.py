@@ -246,3 +246,19 @@ def test_refinement_bound_times_every_variant():
     capacities = {row[1].strip(): json.loads(row[2]) for row in rows[1:]}
     assert capacities["no bound"][2] > 0 and capacities["fixed nodes"] == [0, 0, 0]
     assert all(float(row[3]) > 0 for row in rows[1:])
+
+
+def test_step_time_times_every_variant():
+    """``step_time.py`` at a toy size: scbasis with and without bfloat16 gradients and SCVI,
+    each run timed, and the ratios to SCVI's median."""
+    command = [sys.executable, str(BENCHMARKS / "step_time.py"), "--size", "300x40"]
+    command += ["--steps", "2", "--repeats", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+    rows = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| ")]
+    names = [row[1].strip() for row in rows[1:]]
+    assert names == ["scbasis defaults", "scbasis, float32 gradients", "scvi-tools SCVI"]
+    for row in rows[1:]:
+        runs = [float(value) for value in row[2].split("/")]
+        assert len(runs) == 2 and all(value > 0 for value in runs)
+        assert float(row[3]) == pytest.approx(float(np.median(runs)), abs=0.06)
+    assert float(rows[-1][4]) == 1.0
