@@ -167,6 +167,7 @@ class BasisFamilyDecoder(nn.Module):
         weights = self.weights
         n_families = weights.shape[1]
         peak = self.peak
+        # F_k at the anchors (3, K, d) and the transient's F_3 at its peak (d,)
         anchors, at_peak = _FamilySums.apply(
             weights, self.basis(self.anchors.to(u.dtype)), self.basis(peak)
         )
@@ -189,6 +190,7 @@ class BasisFamilyDecoder(nn.Module):
             slopes.append(flat_slope[None])
             offsets.append((level[3] - flat_slope * reference[3])[None])
         scaled = (weights * torch.cat(slopes)).flatten(1)  # (B, K d)
+        # (N, K d); its backward products in bfloat16 where the CPU multiplies bfloat16
         lines = affine(torch.cat(offsets).flatten(), self.basis(u), scaled)
         # transient: level - s |F_3(u) - F_3(u0)|, s = s_L before the peak and s_R after it
         rise = self._least_change_scale(at_peak - start[2])
