@@ -120,6 +120,7 @@ def test_backed_scale_joint_only_times_each_epoch(tmp_path):
     rows = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(rows[0]["epoch_s"]) == 2 and "write_results_s" not in rows[0]
     assert "against linear from the smallest size: +0.0 %" in result.stdout
+    assert rows[0]["median_step_ms"] > 0 and "against the smallest size: +0.0 %" in result.stdout
     written = anndata.read_h5ad(tmp_path / "counts_12000x60.h5ad")
     assert written.shape == (12000, 60) and written.X.nnz > 0
     assert written.obs["true_time"].between(0, 1).all()
