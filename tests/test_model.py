@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anndata
 import numpy as np
 import pandas as pd
 import pytest
@@ -250,3 +251,32 @@ def test_training_uses_fused_adam_unless_the_plan_names_an_optimizer(plan_kwargs
     assert type(spy.optimizer) is expected
     assert spy.optimizer.defaults["fused"] is fused
     assert spy.optimizer.defaults["lr"] == 2e-3
+
+
+def _model_of(n_cells: int, n_genes: int = 3) -> BasisDeVAE:
+    counts = np.random.default_rng(0).poisson(3.0, (n_cells, n_genes)).astype(np.float32) + 1
+    adata = anndata.AnnData(sp.csr_matrix(counts))
+    BasisDeVAE.setup_anndata(adata)
+    return BasisDeVAE(adata)
+
+
+@pytest.mark.parametrize(
+    ("n_cells", "max_epochs", "family_epochs"),
+    [
+        (8_000, 100, {100: 30, 20: 10}),  # the papers' epochs; the family fit's floor of 10
+        (100_000, 80, {80: 24, 10: 8}),  # fewer epochs in proportion above 80,000 cells
+        (400_000, 20, {20: 6, 5: 2}),
+    ],
+)
+def test_default_epochs_fall_with_the_cells_above_80000(n_cells, max_epochs, family_epochs):
+    model = _model_of(n_cells)
+    assert model.default_max_epochs() == max_epochs
+    for joint, family in family_epochs.items():
+        assert model.default_family_epochs(joint) == family
+
+
+def test_train_without_epochs_takes_the_defaults():
+    model = _model_of(300, n_genes=8)
+    model.train(**QUIET)
+    assert len(model.history["elbo_train"]) == 100
+    assert len(model.family_fit_history_) == 30

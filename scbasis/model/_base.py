@@ -12,6 +12,7 @@ import pandas as pd
 from anndata import AnnData
 from scvi import REGISTRY_KEYS, settings
 from scvi.data import AnnDataManager
+from scvi.model._utils import get_max_epochs_heuristic
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
 from scbasis._constants import RESULT_KEYS, TREND_KEYS, UNS_KEYS, result_key
@@ -34,6 +35,11 @@ from ._persistence import PersistenceMixin
 from ._registration import anndata_fields, setup_dsp
 from ._results import ResultKey, ResultsMixin
 from ._validation import align_features, validate_data, validate_setup
+
+#: Epochs of a default training (the papers'), up to :data:`EPOCHS_DECAY_AT_N_OBS` cells.
+DEFAULT_MAX_EPOCHS = 100
+#: Above this many cells a default training takes fewer epochs, ``100 * 80,000 / n_cells``.
+EPOCHS_DECAY_AT_N_OBS = 80_000
 
 
 class PseudotimeModel(
@@ -190,9 +196,18 @@ class PseudotimeModel(
         return self._statistics().initial_intercepts(likelihood, library_total)
 
     # ------------------------------------------------------------------ training
+    def default_max_epochs(self) -> int:
+        """Epochs of a training without ``max_epochs``: :data:`DEFAULT_MAX_EPOCHS` (the
+        papers' 100) up to :data:`EPOCHS_DECAY_AT_N_OBS` cells, above that fewer in proportion
+        (scvi-tools' heuristic, ``get_max_epochs_heuristic``), so that a training takes
+        about as many minibatches at any size: 80 epochs at 100,000 cells, 8 at a million."""
+        return get_max_epochs_heuristic(
+            self.adata.n_obs, epochs_cap=DEFAULT_MAX_EPOCHS, decay_at_n_obs=EPOCHS_DECAY_AT_N_OBS
+        )
+
     def train(
         self,
-        max_epochs: int = 100,
+        max_epochs: int | None = None,
         lr: float = 5e-3,
         batch_size: int = 128,
         annealing_fraction: float = 0.2,
@@ -210,7 +225,8 @@ class PseudotimeModel(
         Parameters
         ----------
         max_epochs
-            Passes through the training cells.
+            Passes through the training cells; ``None``: :meth:`default_max_epochs` (100 up
+            to 80,000 cells, fewer above).
         lr
             Adam learning rate (the papers: 5e-3).
         batch_size
@@ -243,6 +259,8 @@ class PseudotimeModel(
         """
         if not 0 <= annealing_fraction <= 1:
             raise ValueError(f"annealing_fraction must lie in [0, 1], got {annealing_fraction}.")
+        if max_epochs is None:
+            max_epochs = self.default_max_epochs()
         plan = {
             "lr": lr,
             "eps": 1e-8,

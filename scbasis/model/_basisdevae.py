@@ -9,7 +9,7 @@ from anndata import AnnData
 from scbasis.module import BasisDeVAEModule
 from scbasis.nn._quadrature import DEFAULT_QUADRATURE_TOLERANCE
 
-from ._base import ClusteredPseudotimeModel
+from ._base import EPOCHS_DECAY_AT_N_OBS, ClusteredPseudotimeModel
 from ._family_fit import DEFAULT_FAMILY_LR, FamilyFitMixin
 from ._pseudotime_posterior import PseudotimePosteriorMixin
 
@@ -179,9 +179,16 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
         )
         self.init_params_ = self._get_init_params(locals())
 
+    def default_family_epochs(self, max_epochs: int) -> int:
+        """Epochs of :meth:`fit_families` after a joint training of ``max_epochs``: 30 % of
+        them, at least 10, a floor that above 80,000 cells falls in proportion to the cells
+        (at least 1), as :meth:`default_max_epochs` does."""
+        at_least = max(1, min(10, round(10 * EPOCHS_DECAY_AT_N_OBS / self.adata.n_obs)))
+        return max(at_least, round(0.3 * max_epochs))
+
     def train(
         self,
-        max_epochs: int = 100,
+        max_epochs: int | None = None,
         lr: float = 5e-3,
         batch_size: int = 128,
         annealing_fraction: float = 0.2,
@@ -199,11 +206,13 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
             As for :meth:`~scbasis.model.PseudotimeModel.train`.
         family_epochs
             Epochs of :meth:`fit_families` after the joint training (basis decoder); ``None``
-            takes 30 % of ``max_epochs`` (at least 10); 0 fits no curves and only weighs the
+            takes :meth:`default_family_epochs`; 0 fits no curves and only weighs the
             families at the curves of the joint training.
         **trainer_kwargs
             Passed to :class:`~scvi.train.Trainer`.
         """
+        if max_epochs is None:
+            max_epochs = self.default_max_epochs()
         self._forget_posterior()
         if self.module.library_trend is not None:
             self.module.library_trend.clear_fit()
@@ -220,5 +229,5 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
         if self.module.family_shape_parameters is None:
             return
         if family_epochs is None:
-            family_epochs = max(10, round(0.3 * max_epochs))
+            family_epochs = self.default_family_epochs(max_epochs)
         self.fit_families(family_epochs, lr=DEFAULT_FAMILY_LR, batch_size=batch_size)
