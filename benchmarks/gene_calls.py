@@ -21,7 +21,7 @@ Settings (:data:`SETTINGS`):
 ``large``
     160,000 cells x 200 genes in thirds, where scbasis's default training takes 50 epochs, not
     100 (:meth:`~scbasis.model.BasisDeVAE.default_max_epochs`); ``--epochs 100`` for the
-    papers' epochs. Scored on all cells; peers here take hours.
+    papers' epochs. Scored on all cells; run for scbasis alone (the peers were not run on it).
 ``hard``
     3,000 cells x 1,000 genes: 30 % flat genes, the rest in thirds; 1,500 counts per cell in
     the median (against 4,000), noisier counts (NB inverse dispersion 2 against 5, 20 % zero
