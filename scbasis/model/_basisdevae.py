@@ -183,6 +183,8 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
         """Epochs of :meth:`fit_families` after a joint training of ``max_epochs``: 30 % of
         them, at least 10, a floor that above 80,000 cells falls in proportion to the cells
         (at least 1), as :meth:`default_max_epochs` does."""
+        # scvi-tools' get_max_epochs_heuristic with a cap of 10, written out: at 1 it warns
+        # that the training's maximum epochs were set to 1, which this floor is not
         at_least = max(1, min(10, round(10 * EPOCHS_DECAY_AT_N_OBS / self.adata.n_obs)))
         return max(at_least, round(0.3 * max_epochs))
 
