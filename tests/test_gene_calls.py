@@ -8,6 +8,7 @@ from scipy.stats import spearmanr
 
 import scbasis
 from scbasis.model import BasisDeVAE
+from scbasis.model._family_fit import DEFAULT_FAMILY_LR
 
 from .conftest import QUIET
 
@@ -69,9 +70,13 @@ def test_calls_match_the_observed_shapes_with_honest_probabilities(called):
 
 def test_family_fit_history_and_the_network_decoder(called):
     adata, model = called
-    assert list(model.family_fit_history_.columns) == ["family_fit_loss"]
-    losses = model.family_fit_history_["family_fit_loss"].to_numpy()
+    history = model.family_fit_history_
+    assert list(history.columns) == ["family_fit_loss", "lr"]
+    losses = history["family_fit_loss"].to_numpy()
     assert len(losses) == 18 and losses[-1] < losses[0]  # 30 % of 60 epochs
+    rates = history["lr"].to_numpy()  # a cosine from DEFAULT_FAMILY_LR to 0
+    assert rates[0] > 0.95 * DEFAULT_FAMILY_LR and np.all(np.diff(rates) < 0)
+    assert rates[-1] <= 1e-6 * DEFAULT_FAMILY_LR
     network = BasisDeVAE(adata, decoder="network")
     assert network.families == ("increasing", "decreasing", "transient")
     with pytest.raises(ValueError, match="basis decoder"):
