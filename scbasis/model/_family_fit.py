@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -16,7 +18,8 @@ from scbasis.train._threads import FreeCoreThreads
 
 from ._data_statistics import row_blocks
 
-#: Learning rate of the family fit (Adam): the curves' weights start far from their optimum.
+#: Learning rate at the start of the family fit (Adam): the curves' weights start far from
+#: their optimum.
 DEFAULT_FAMILY_LR = 3e-2
 _PEAK_BINS = 20  # equal-count bins along the pseudotime in which the transients' peaks start
 #: Log-likelihood a family must gain per shape parameter it adds to a flat gene (Akaike's
@@ -154,7 +157,7 @@ class FamilyFitMixin:
             held |= {id(p) for p in module.library_trend.parameters()}
         parameters = [p for p in module.parameters() if id(p) not in held and p.requires_grad]
         optimizer = fused_adam(parameters, lr=lr, eps=1e-8, weight_decay=0.0)
-        n_steps = max_epochs * -(-len(cells) // batch_size)
+        n_steps = max_epochs * math.ceil(len(cells) / batch_size)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_steps)
         equal = torch.full_like(module.phi, 1 / module.phi.shape[1]).detach()
         losses, rates = [], []
