@@ -144,6 +144,11 @@ def peak_rss_mib() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
+def _against_first(values: list[float]) -> str:
+    """Each value's change from the first, in per cent: ``"+0.0 %, +4.2 %, ..."``."""
+    return ", ".join(f"{100 * (v / values[0] - 1):+.1f} %" for v in values)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, nargs="+", default=[50_000, 100_000, 200_000])
@@ -193,16 +198,13 @@ def main() -> None:
             "seconds per epoch per 1,000 cells (last epoch): "
             + ", ".join(f"{v:.3f}" for v in per_cell)
         )
-        print(
-            "against linear from the smallest size: "
-            + ", ".join(f"{100 * (v / per_cell[0] - 1):+.1f} %" for v in per_cell)
-        )
+        print("against linear from the smallest size: " + _against_first(per_cell))
         steps = [r["median_step_ms"] for r in rows]
         print(
             "median training step (its minibatch's reading included), ms: "
             + ", ".join(f"{v:.2f}" for v in steps)
             + "; against the smallest size: "
-            + ", ".join(f"{100 * (v / steps[0] - 1):+.1f} %" for v in steps)
+            + _against_first(steps)
         )
     else:
         per_cell = [1e3 * r["train_s"] / r["n_cells"] for r in rows]
