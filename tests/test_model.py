@@ -264,8 +264,9 @@ def _model_of(n_cells: int, n_genes: int = 3) -> BasisDeVAE:
     ("n_cells", "max_epochs", "family_epochs"),
     [
         (8_000, 100, {100: 30, 20: 10}),  # the papers' epochs; the family fit's floor of 10
-        (100_000, 80, {80: 24, 10: 8}),  # fewer epochs in proportion above 80,000 cells
-        (400_000, 20, {20: 6, 5: 2}),
+        (40_000, 100, {100: 18}),  # 30 % of the epochs would be over 5,600 minibatches
+        (100_000, 80, {80: 8, 10: 8}),  # fewer epochs in proportion above 80,000 cells
+        (400_000, 20, {20: 2, 5: 2}),
     ],
 )
 def test_default_epochs_fall_with_the_cells_above_80000(n_cells, max_epochs, family_epochs):
