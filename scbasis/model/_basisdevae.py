@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from anndata import AnnData
@@ -10,8 +9,8 @@ from anndata import AnnData
 from scbasis.module import BasisDeVAEModule
 from scbasis.nn._quadrature import DEFAULT_QUADRATURE_TOLERANCE
 
-from ._base import EPOCHS_DECAY_AT_N_OBS, ClusteredPseudotimeModel
-from ._family_fit import DEFAULT_FAMILY_LR, MAX_FAMILY_STEPS, FamilyFitMixin
+from ._base import ClusteredPseudotimeModel
+from ._family_fit import DEFAULT_FAMILY_LR, FamilyFitMixin
 from ._pseudotime_posterior import PseudotimePosteriorMixin
 
 
@@ -179,18 +178,6 @@ class BasisDeVAE(FamilyFitMixin, PseudotimePosteriorMixin, ClusteredPseudotimeMo
             f"gamma: {gamma}, families: {', '.join(self.families)}."
         )
         self.init_params_ = self._get_init_params(locals())
-
-    def default_family_epochs(self, max_epochs: int, batch_size: int = 128) -> int:
-        """Epochs of :meth:`fit_families` after a joint training of ``max_epochs``: 30 % of
-        them, but no more than :data:`MAX_FAMILY_STEPS` minibatches of ``batch_size`` training
-        cells take, and at least 10, a floor that above 80,000 cells falls in proportion to the
-        cells (at least 1), as :meth:`default_max_epochs` does."""
-        # scvi-tools' get_max_epochs_heuristic with a cap of 10, written out: at 1 it warns
-        # that the training's maximum epochs were set to 1, which this floor is not
-        at_least = max(1, min(10, round(10 * EPOCHS_DECAY_AT_N_OBS / self.adata.n_obs)))
-        steps_per_epoch = math.ceil(len(self._training_cells()) / batch_size)
-        at_most = math.ceil(MAX_FAMILY_STEPS / steps_per_epoch)
-        return max(at_least, min(round(0.3 * max_epochs), at_most))
 
     def train(
         self,

@@ -16,6 +16,7 @@ from scbasis.train import fused_adam
 from scbasis.train._heap import KeptHeap
 from scbasis.train._threads import FreeCoreThreads
 
+from ._base import EPOCHS_DECAY_AT_N_OBS
 from ._data_statistics import row_blocks
 
 #: Learning rate at the start of the family fit (Adam): the curves' weights start far from
@@ -28,6 +29,11 @@ _PEAK_BINS = 20  # equal-count bins along the pseudotime in which the transients
 #: Log-likelihood a family must gain per shape parameter it adds to a flat gene (Akaike's
 #: criterion takes 1; 2 was better calibrated on simulations, see ``docs/model.md``).
 FAMILY_PENALTY = 2.0
+
+
+def _steps_per_epoch(cells: np.ndarray, batch_size: int) -> int:
+    """Minibatches in one pass of the family fit over ``cells`` (``FamilyFitMixin._batches``)."""
+    return math.ceil(len(cells) / batch_size)
 
 
 class FamilyFitMixin:
@@ -93,6 +99,19 @@ class FamilyFitMixin:
         with torch.no_grad():
             module.clustering.logits.copy_(torch.log(phi.clamp_min(1e-12)))
         self._forget_posterior()  # the curves and each gene's family may have changed
+
+    def default_family_epochs(self, max_epochs: int, batch_size: int = 128) -> int:
+        """Epochs of :meth:`fit_families` after a joint training of ``max_epochs``: 30 % of
+        them, but no more than :data:`MAX_FAMILY_STEPS` minibatches of ``batch_size`` training
+        cells take, and at least 10, a floor that above 80,000 cells falls in proportion to the
+        cells (at least 1), as :meth:`default_max_epochs` does."""
+        # scvi-tools' get_max_epochs_heuristic with a cap of 10, written out: at 1 it warns
+        # that the training's maximum epochs were set to 1, which this floor is not
+        at_least = max(1, min(10, round(10 * EPOCHS_DECAY_AT_N_OBS / self.adata.n_obs)))
+        at_most = math.ceil(
+            MAX_FAMILY_STEPS / _steps_per_epoch(self._training_cells(), batch_size)
+        )
+        return max(at_least, min(round(0.3 * max_epochs), at_most))
 
     def _fit_library_trend(self, cells: np.ndarray, latent: np.ndarray) -> None:
         """Refit the trend of log total counts at the cells' pseudotimes (least squares)."""
@@ -160,7 +179,7 @@ class FamilyFitMixin:
             held |= {id(p) for p in module.library_trend.parameters()}
         parameters = [p for p in module.parameters() if id(p) not in held and p.requires_grad]
         optimizer = fused_adam(parameters, lr=lr, eps=1e-8, weight_decay=0.0)
-        n_steps = max_epochs * math.ceil(len(cells) / batch_size)
+        n_steps = max_epochs * _steps_per_epoch(cells, batch_size)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_steps)
         equal = torch.full_like(module.phi, 1 / module.phi.shape[1]).detach()
         losses, rates = [], []
